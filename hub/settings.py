@@ -1,0 +1,163 @@
+"""Settings for amo-hub, read from the environment (and ``.env``) through django-environ.
+
+Defaults give the embedded mode: SQLite, a broker on the file system, no server needed.
+Production sets ``DATABASE_URL`` (PostgreSQL) and ``CELERY_BROKER_URL`` (Redis).
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- Django ---------------------------------------------------------------------------
+SECRET_KEY = env("SECRET_KEY", default="embedded-mode-only-not-a-secret")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# nginx terminates TLS and says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "integrations.amocrm",
+    "integrations.sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+WSGI_APPLICATION = "hub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker share the file: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Logging: one JSON object per line, secrets never passed in -----------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "hub.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Celery ---------------------------------------------------------------------------
+# Embedded default: a broker on the file system, so no server is needed.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-events": {
+        "task": "integrations.sync.tasks.sweep_stuck_events",
+        "schedule": env.float("HUB_SWEEP_INTERVAL", default=60.0),
+    },
+}
+
+# --- Intake (RDESK webhooks) ----------------------------------------------------------
+# Bodies above this many bytes are refused with 413 (and stored, truncated, as rejected).
+HUB_MAX_BODY_BYTES = env.int("HUB_MAX_BODY_BYTES", default=1024 * 1024)
+# Behind nginx the caller's address is in X-Forwarded-For; trust it only when told.
+HUB_TRUST_X_FORWARDED_FOR = env.bool("HUB_TRUST_X_FORWARDED_FOR", default=False)
+
+# --- Delivery -------------------------------------------------------------------------
+# Retries back off exponentially with jitter from the base delay up to the cap, until an
+# event is older than the maximum age; then it is failed (and replayable in the admin).
+HUB_RETRY_BASE_DELAY = env.float("HUB_RETRY_BASE_DELAY", default=10.0)
+HUB_RETRY_MAX_DELAY = env.float("HUB_RETRY_MAX_DELAY", default=3600.0)
+HUB_RETRY_MAX_AGE = env.float("HUB_RETRY_MAX_AGE", default=3 * 24 * 3600.0)
+# A worker holds an event this long; a crashed worker's event is swept after it.
+HUB_DELIVERY_LEASE = env.float("HUB_DELIVERY_LEASE", default=300.0)
+# Events waiting this long past their due time are re-enqueued by the sweeper.
+HUB_SWEEP_GRACE = env.float("HUB_SWEEP_GRACE", default=60.0)
+
+# --- AmoCRM ---------------------------------------------------------------------------
+# The old service's variables; `manage.py bootstrap_from_env` turns them into rows.
+AMO_SUBDOMAIN = env("AMO_SUBDOMAIN", default="")
+AMO_CLIENT_ID = env("AMO_CLIENT_ID", default="")
+AMO_CLIENT_SECRET = env("AMO_CLIENT_SECRET", default="")
+AMO_REDIRECT_URL = env("AMO_REDIRECT_URL", default="")
+AMO_AUTH_CODE = env("AMO_AUTH_CODE", default="")
+# Any AmoCRM-compatible server (e.g. the emulator); default https://{subdomain}.amocrm.ru.
+AMO_BASE_URL = env("AMO_BASE_URL", default="")
+AMO_LONG_LIVED_TOKEN = env("AMO_LONG_LIVED_TOKEN", default="")
+# RDESK sends local dates; AmoCRM date fields are written in this zone.
+AMO_TIMEZONE = env("AMO_TIMEZONE", default="Europe/Moscow")
+# (connect, read) seconds for every call to AmoCRM.
+AMOCRM_TIMEOUT = (
+    env.float("AMOCRM_CONNECT_TIMEOUT", default=5.0),
+    env.float("AMOCRM_READ_TIMEOUT", default=30.0),
+)
+# Refresh an access token this long before it expires.
+AMOCRM_REFRESH_MARGIN = env.float("AMOCRM_REFRESH_MARGIN", default=300.0)

@@ -1,0 +1,11 @@
+"""URL configuration: admin, the AmoCRM OAuth callback, and the RDESK intake endpoints."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("amocrm/", include("integrations.amocrm.urls")),
+    # Last: intake endpoints are whatever paths the flows name (e.g. /zdrav/booked).
+    path("", include("integrations.sync.urls")),
+]

@@ -1,0 +1,152 @@
+"""Admin for AmoCRM accounts and their catalogue. Secrets are never rendered back."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from integrations.amocrm.client import AmoCRMError
+from integrations.amocrm.models import Account, CustomField, Pipeline, Status, Token
+from integrations.amocrm.services import catalogue_refresh
+
+SECRET_FIELDS = ("client_secret", "long_lived_token")
+
+
+class AccountForm(forms.ModelForm):
+    """Secret inputs start empty; leaving one empty keeps the stored value."""
+
+    client_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current secret.",
+    )
+    long_lived_token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current token.",
+    )
+    clear_long_lived_token = forms.BooleanField(required=False)
+
+    class Meta:
+        model = Account
+        fields = [
+            "name",
+            "subdomain",
+            "base_url",
+            "client_id",
+            "client_secret",
+            "redirect_uri",
+            "long_lived_token",
+            "timezone",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in SECRET_FIELDS:
+            if not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        if cleaned.get("clear_long_lived_token"):
+            cleaned["long_lived_token"] = ""
+        return cleaned
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
+    list_display = ["name", "api_base_url", "state", "state_changed_at", "token_expires_at"]
+    list_filter = ["state"]
+    search_fields = ["name", "subdomain"]
+    readonly_fields = [
+        "state",
+        "state_reason",
+        "state_changed_at",
+        "client_secret_set",
+        "long_lived_token_set",
+        "token_expires_at",
+    ]
+    actions = ["refresh_catalogue"]
+
+    @admin.display(description="client secret set", boolean=True)
+    def client_secret_set(self, obj):
+        return bool(obj.client_secret)
+
+    @admin.display(description="long-lived token set", boolean=True)
+    def long_lived_token_set(self, obj):
+        return bool(obj.long_lived_token)
+
+    @admin.display(description="access token expires")
+    def token_expires_at(self, obj):
+        token = Token.objects.filter(account=obj).first()
+        return token.expires_at if token else None
+
+    @admin.action(description="Fetch fields and pipelines from AmoCRM")
+    def refresh_catalogue(self, request, queryset):
+        for account in queryset:
+            try:
+                fields, pipelines = catalogue_refresh(account=account)
+            except AmoCRMError as error:
+                self.message_user(request, f"{account}: {error.detail}", messages.ERROR)
+                continue
+            self.message_user(
+                request, f"{account}: {fields} fields, {pipelines} pipelines.", messages.SUCCESS
+            )
+
+
+@admin.register(Token)
+class TokenAdmin(admin.ModelAdmin):
+    """Shows when the pair was refreshed and when it expires, never the tokens."""
+
+    list_display = ["account", "expires_at", "refreshed_at"]
+    fields = ["account", "expires_at", "refreshed_at", "has_refresh_token"]
+    readonly_fields = fields
+
+    @admin.display(boolean=True)
+    def has_refresh_token(self, obj):
+        return bool(obj.refresh_token)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CatalogueAdmin(admin.ModelAdmin):
+    """The catalogue mirrors AmoCRM; it is fetched, not edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(CatalogueAdmin):
+    list_display = ["name", "field_id", "type", "is_computed", "account", "fetched_at"]
+    list_filter = ["account", "type", "is_computed"]
+    search_fields = ["name", "=field_id", "code"]
+
+
+class StatusInline(admin.TabularInline):
+    model = Status
+    extra = 0
+    can_delete = False
+    fields = ["status_id", "name", "sort", "type"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(CatalogueAdmin):
+    list_display = ["name", "pipeline_id", "is_main", "account", "fetched_at"]
+    list_filter = ["account"]
+    search_fields = ["name", "=pipeline_id"]
+    inlines = [StatusInline]
+
+
+@admin.register(Status)
+class StatusAdmin(CatalogueAdmin):
+    list_display = ["name", "status_id", "pipeline", "sort"]
+    list_filter = ["pipeline__account", "pipeline"]
+    search_fields = ["name", "=status_id"]

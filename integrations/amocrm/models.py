@@ -1,0 +1,141 @@
+"""What the hub knows of an AmoCRM account: connection, tokens and the field catalogue."""
+
+from django.db import models
+from django.utils import timezone as django_timezone
+
+from integrations.amocrm.encoding import FieldType
+
+
+class Account(models.Model):
+    """One AmoCRM account (an integration installed in it) that flows deliver to."""
+
+    class State(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    name = models.CharField(max_length=200, unique=True)
+    subdomain = models.CharField(
+        max_length=100, blank=True, help_text="The part before .amocrm.ru, e.g. 'zdravnitsa'."
+    )
+    base_url = models.URLField(
+        blank=True,
+        help_text="Leave empty for https://{subdomain}.amocrm.ru; set it for Kommo or any "
+        "AmoCRM-compatible server (e.g. the local emulator).",
+    )
+    client_id = models.CharField("integration ID", max_length=100, blank=True)
+    client_secret = models.CharField(max_length=200, blank=True)
+    redirect_uri = models.URLField(
+        blank=True, help_text="Must match the integration's redirect link character for character."
+    )
+    long_lived_token = models.TextField(
+        blank=True, help_text="For private integrations: used instead of OAuth tokens when set."
+    )
+    timezone = models.CharField(
+        max_length=64, default="Europe/Moscow", help_text="Date fields are written in this zone."
+    )
+    state = models.CharField(max_length=20, choices=State, default=State.DISCONNECTED)
+    state_reason = models.TextField(blank=True)
+    state_changed_at = models.DateTimeField(default=django_timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def api_base_url(self) -> str:
+        """The account's own host, where both the API and the token endpoint live."""
+        return (self.base_url or f"https://{self.subdomain}.amocrm.ru").rstrip("/")
+
+    def state_set(self, state: str, reason: str = "") -> None:
+        """Records a connection state change (saved by the caller)."""
+        self.state = state
+        self.state_reason = reason
+        self.state_changed_at = django_timezone.now()
+
+
+class Token(models.Model):
+    """The account's OAuth token pair; refreshed only under a row lock (see tokens.py)."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="token")
+    access_token = models.TextField()
+    refresh_token = models.TextField(blank=True)
+    expires_at = models.DateTimeField()
+    refreshed_at = models.DateTimeField(default=django_timezone.now)
+
+    def __str__(self) -> str:
+        return f"Token for {self.account}"
+
+
+class CustomField(models.Model):
+    """A lead custom field of the account, fetched from the API so admins pick by name."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="custom_fields")
+    field_id = models.BigIntegerField()
+    name = models.CharField(max_length=255)
+    code = models.CharField(max_length=100, blank=True)
+    type = models.CharField(max_length=40)
+    is_computed = models.BooleanField(default=False)
+    enums = models.JSONField(default=list, blank=True)
+    fetched_at = models.DateTimeField(default=django_timezone.now)
+
+    class Meta:
+        ordering = ["account", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "field_id"], name="uniq_field_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.field_id}, {self.type})"
+
+    @property
+    def is_supported(self) -> bool:
+        """Whether the hub has an encoder for this field type."""
+        return self.type in FieldType.values
+
+
+class Pipeline(models.Model):
+    """A lead pipeline of the account."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="pipelines")
+    pipeline_id = models.BigIntegerField()
+    name = models.CharField(max_length=255)
+    sort = models.IntegerField(default=0)
+    is_main = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField(default=django_timezone.now)
+
+    class Meta:
+        ordering = ["account", "sort", "pipeline_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "pipeline_id"], name="uniq_pipeline_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pipeline_id})"
+
+
+class Status(models.Model):
+    """A stage of a pipeline."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="statuses")
+    status_id = models.BigIntegerField()
+    name = models.CharField(max_length=255)
+    sort = models.IntegerField(default=0)
+    type = models.IntegerField(default=0, help_text="1 is the Unsorted stage.")
+
+    class Meta:
+        ordering = ["pipeline", "sort", "status_id"]
+        verbose_name_plural = "statuses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pipeline", "status_id"], name="uniq_status_per_pipeline"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} / {self.name} ({self.status_id})"

@@ -1,0 +1,82 @@
+"""The account's tokens: which one to send, and refreshing it under a row lock.
+
+AmoCRM rotates refresh tokens and a spent one fails, so a refresh happens only while the
+``Token`` row is locked (``select_for_update``) and the new pair is committed before any
+worker uses it. A worker that waited for the lock finds the pair already new and uses it.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.amocrm.client import AmoCRMClient, OAuthFailed, Unauthorized
+from integrations.amocrm.models import Account, Token
+
+logger = logging.getLogger(__name__)
+
+
+def token_store(*, account: Account, pair: dict) -> Token:
+    """Saves a token pair from the token endpoint and marks the account connected."""
+    expires_in = float(pair.get("expires_in") or 86400)
+    token, _ = Token.objects.update_or_create(
+        account=account,
+        defaults={
+            "access_token": pair["access_token"],
+            "refresh_token": pair.get("refresh_token", ""),
+            "expires_at": timezone.now() + timedelta(seconds=expires_in),
+            "refreshed_at": timezone.now(),
+        },
+    )
+    account.state_set(Account.State.CONNECTED)
+    account.save(update_fields=["state", "state_reason", "state_changed_at", "updated_at"])
+    return token
+
+
+def account_disconnect(*, account: Account, reason: str) -> None:
+    """Marks the account disconnected (a refresh was refused); an admin must reconnect."""
+    account.state_set(Account.State.DISCONNECTED, reason)
+    account.save(update_fields=["state", "state_reason", "state_changed_at", "updated_at"])
+    logger.warning("amocrm account disconnected", extra={"account": account.pk, "reason": reason})
+
+
+class AccountTokens:
+    """The ``TokenSource`` for an account, backed by its ``Token`` row."""
+
+    def __init__(self, account: Account):
+        self.account = account
+
+    def access_token(self) -> str:
+        if self.account.long_lived_token:
+            return self.account.long_lived_token
+        token = Token.objects.filter(account=self.account).first()
+        if token is None:
+            raise Unauthorized(f"Account {self.account} has no token: connect it first")
+        margin = timedelta(seconds=settings.AMOCRM_REFRESH_MARGIN)
+        if token.expires_at - margin > timezone.now():
+            return token.access_token
+        return self._refresh(stale=token.access_token)
+
+    def refreshed_token(self, rejected: str) -> str | None:
+        if self.account.long_lived_token:
+            return None  # long-lived tokens cannot be refreshed; AmoCRM revoked it
+        return self._refresh(stale=rejected)
+
+    def _refresh(self, *, stale: str) -> str:
+        try:
+            with transaction.atomic():
+                token = Token.objects.select_for_update().get(account=self.account)
+                if token.access_token != stale:
+                    return token.access_token  # another worker refreshed while we waited
+                if not token.refresh_token:
+                    raise Unauthorized(f"Account {self.account} has no refresh token")
+                pair = AmoCRMClient(self.account).token_from_refresh(token.refresh_token)
+                token = token_store(account=self.account, pair=pair)
+        except OAuthFailed as error:
+            # Outside the transaction, so the disconnection is committed.
+            account_disconnect(account=self.account, reason=f"Refresh refused: {error.detail}")
+            raise Unauthorized(error.detail, call=error.call, status=error.status) from error
+        logger.info("amocrm token refreshed", extra={"account": self.account.pk})
+        return token.access_token

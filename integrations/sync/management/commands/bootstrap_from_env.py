@@ -1,0 +1,48 @@
+"""Turns the old service's AMO_* variables into the AmoCRM account, once; safe to rerun."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.amocrm.client import AmoCRMError
+from integrations.amocrm.models import Token
+from integrations.amocrm.services import account_connect_with_code, account_from_env
+from integrations.sync.models import Flow
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the AmoCRM account from AMO_SUBDOMAIN, AMO_CLIENT_ID, AMO_CLIENT_SECRET, "
+        "AMO_REDIRECT_URL and AMO_BASE_URL (idempotent), attach it to flows without an "
+        "account, and exchange AMO_AUTH_CODE when the account has no token yet."
+    )
+
+    def handle(self, *args, **options):
+        if not (settings.AMO_SUBDOMAIN or settings.AMO_BASE_URL):
+            self.stdout.write("AMO_SUBDOMAIN and AMO_BASE_URL are unset: nothing to bootstrap.")
+            return
+        try:
+            account, created = account_from_env(
+                subdomain=settings.AMO_SUBDOMAIN,
+                client_id=settings.AMO_CLIENT_ID,
+                client_secret=settings.AMO_CLIENT_SECRET,
+                redirect_uri=settings.AMO_REDIRECT_URL,
+                base_url=settings.AMO_BASE_URL,
+                long_lived_token=settings.AMO_LONG_LIVED_TOKEN,
+                timezone_name=settings.AMO_TIMEZONE,
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        verb = "Created" if created else "Found"
+        self.stdout.write(f"{verb} account '{account}' ({account.api_base_url}).")
+        attached = Flow.objects.filter(account__isnull=True).update(account=account)
+        if attached:
+            self.stdout.write(f"Attached {attached} flow(s) to it.")
+        has_token = Token.objects.filter(account=account).exists()
+        if settings.AMO_AUTH_CODE and not has_token and not account.long_lived_token:
+            try:
+                account_connect_with_code(account=account, code=settings.AMO_AUTH_CODE)
+            except AmoCRMError as error:
+                # Not fatal: the hub still stores webhooks; an admin connects it later.
+                self.stderr.write(f"AMO_AUTH_CODE could not be exchanged: {error.detail}")
+            else:
+                self.stdout.write("Exchanged AMO_AUTH_CODE: the account is connected.")

@@ -1,0 +1,191 @@
+"""The delivery pipeline's records: flows and their mappings, inbound events and attempts."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from integrations.amocrm.encoding import FieldType
+from integrations.amocrm.models import Account
+
+
+class FlowKind(models.TextChoices):
+    BOOKED = "booked", "Booking (RDESK /zdrav/booked)"
+    MC = "mc", "Medical centre (RDESK /zdrav/mc)"
+
+
+class Flow(models.Model):
+    """An intake endpoint and how its payloads become updates of AmoCRM leads."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=FlowKind)
+    endpoint_path = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="The path RDESK posts to, e.g. /zdrav/booked.",
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="flows"
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="Disabled flows still store what arrives but deliver nothing."
+    )
+    price_source = models.CharField(
+        max_length=100,
+        blank=True,
+        default="total",
+        help_text="The named value written to the lead's price; empty leaves the price alone.",
+    )
+    mock_lead_id = models.BooleanField(
+        "mock lead id mode",
+        default=False,
+        help_text="Update the lead named ID_<RDESK lead id> (created when missing) instead of "
+        "the lead with that id.",
+    )
+    mock_pipeline_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Pipeline for created mock leads; empty: the main one."
+    )
+    mock_status_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Status for created mock leads; empty: the first one."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        if not self.endpoint_path.startswith("/"):
+            raise ValidationError({"endpoint_path": "The path must start with '/'."})
+
+
+class FieldMapping(models.Model):
+    """One named value of a flow's transform written to one AmoCRM lead field."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="mappings")
+    source = models.CharField(
+        max_length=100, help_text="A value the flow's transform produces, e.g. paid, check_in."
+    )
+    field_id = models.BigIntegerField("AmoCRM field id")
+    field_type = models.CharField(max_length=20, choices=FieldType)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["flow", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "field_id"], name="uniq_field_per_flow")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.field_id} ({self.field_type})"
+
+    def clean(self):
+        from integrations.sync.kinds import FLOW_KINDS
+
+        if self.flow_id is None:
+            return
+        sources = FLOW_KINDS[self.flow.kind].sources
+        if self.source not in sources:
+            raise ValidationError(
+                {"source": f"Unknown value for this flow; choose one of: {', '.join(sources)}."}
+            )
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    DELIVERED = "delivered", "Delivered"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+
+
+class InboundEvent(models.Model):
+    """One item that RDESK posted, stored before anything else happens to it."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="events")
+    received_at = models.DateTimeField(default=timezone.now)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    raw_body = models.BinaryField()
+    body_hash = models.CharField(max_length=64, help_text="SHA-256 of the raw body.")
+    item_index = models.PositiveIntegerField(
+        default=0, help_text="Position of this item in the posted array."
+    )
+    payload = models.JSONField(null=True, blank=True)
+    rdesk_id = models.CharField("RDESK id", max_length=64, blank=True)
+    lead_id = models.CharField("lead id", max_length=64, blank=True)
+    status = models.CharField(max_length=20, choices=EventStatus, default=EventStatus.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    replayed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an admin last sent it again; retries age from here."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="event_due_idx"),
+            models.Index(fields=["received_at"], name="event_received_idx"),
+            models.Index(fields=["rdesk_id"], name="event_rdesk_id_idx"),
+            models.Index(fields=["lead_id"], name="event_lead_id_idx"),
+            models.Index(fields=["body_hash"], name="event_body_hash_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.flow} {self.status}"
+
+    @property
+    def raw_text(self) -> str:
+        """The raw body as text, for reading in the admin."""
+        return bytes(self.raw_body).decode("utf-8", errors="replace")
+
+
+class DeliveryAttempt(models.Model):
+    """One call to AmoCRM made for an event: what was sent, what came back, how long."""
+
+    event = models.ForeignKey(
+        InboundEvent, on_delete=models.CASCADE, related_name="delivery_attempts"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    request_method = models.CharField(max_length=10)
+    request_url = models.CharField(max_length=500)
+    request_body = models.JSONField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error_class = models.CharField(max_length=100, blank=True)
+    error_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["started_at"], name="attempt_started_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.request_method} {self.request_url} -> {self.response_status}"
+
+
+class LeadAlias(models.Model):
+    """Mock lead id mode: the AmoCRM lead that stands for an RDESK lead id."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="lead_aliases")
+    rdesk_lead_id = models.BigIntegerField("RDESK lead id")
+    amocrm_lead_id = models.BigIntegerField("AmoCRM lead id")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "lead aliases"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "rdesk_lead_id"], name="uniq_alias_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"ID_{self.rdesk_lead_id} -> {self.amocrm_lead_id}"

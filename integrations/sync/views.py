@@ -1,0 +1,54 @@
+"""The RDESK intake endpoint: one view serving every flow's path."""
+
+from django.conf import settings
+from django.http import Http404
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from integrations.sync.intake import IntakeRequest, request_receive
+from integrations.sync.models import Flow
+
+
+def _remote_addr(request) -> str | None:
+    if settings.HUB_TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _content_length(request) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+class IntakeView(APIView):
+    """POST a JSON array of items (or one item) to a flow's path; answers {"status":"ok"}."""
+
+    # RDESK does not sign or authenticate its calls; the body is read raw, not parsed here.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = []
+
+    def post(self, request, endpoint: str):
+        flow = Flow.objects.select_related("account").filter(endpoint_path=f"/{endpoint}").first()
+        if flow is None:
+            raise Http404("No flow serves this path.")
+        limit = settings.HUB_MAX_BODY_BYTES
+        stream = request.stream
+        body = stream.read(limit + 1) if stream is not None else b""
+        status, payload = request_receive(
+            flow=flow,
+            request=IntakeRequest(
+                body=body,
+                content_type=request.META.get("CONTENT_TYPE", ""),
+                content_length=_content_length(request),
+                headers=dict(request.headers),
+                remote_addr=_remote_addr(request),
+                max_bytes=limit,
+            ),
+        )
+        return Response(payload, status=status)

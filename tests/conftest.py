@@ -1,0 +1,78 @@
+"""Shared fixtures: sample payloads, seeded flows, an account with a token, the emulator."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from integrations.amocrm.emulator.server import EmulatorServer
+from integrations.amocrm.tokens import token_store
+from integrations.sync.models import Flow
+from tests.factories import AccountFactory, TokenFactory
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """A recorded payload file under tests/fixtures/, as bytes."""
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str):
+    return json.loads(fixture_bytes(name))
+
+
+@pytest.fixture
+def booked_body() -> bytes:
+    return fixture_bytes("rdesk/rdesk-booked.json")
+
+
+@pytest.fixture
+def mc_body() -> bytes:
+    return fixture_bytes("rdesk/rdesk-mc.json")
+
+
+@pytest.fixture
+def account(db):
+    """A connected account on a made-up AmoCRM host (mock it with ``responses``)."""
+    account = AccountFactory(base_url="https://clinic.amocrm.ru")
+    TokenFactory(account=account, access_token="live-access-token")
+    return account
+
+
+@pytest.fixture
+def booked_flow(db, account) -> Flow:
+    """The seeded booking flow (with the old service's default mappings) on ``account``."""
+    flow = Flow.objects.get(kind="booked")
+    flow.account = account
+    flow.save()
+    return flow
+
+
+@pytest.fixture
+def mc_flow(db, account) -> Flow:
+    flow = Flow.objects.get(kind="mc")
+    flow.account = account
+    flow.save()
+    return flow
+
+
+@pytest.fixture
+def emulator():
+    """The AmoCRM emulator on a free port, rate limit off unless a test turns it on."""
+    with EmulatorServer(port=0, rate_limit=0) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator_account(db, emulator):
+    """An account pointed at the emulator, connected with a fresh OAuth pair."""
+    account = AccountFactory(
+        base_url=emulator.base_url,
+        client_id="emulator-client",
+        client_secret="emulator-secret",
+        redirect_uri="http://127.0.0.1:8000/amocrm/oauth/callback/",
+    )
+    pair = emulator.state.issue_token()
+    token_store(account=account, pair=pair)
+    return account

@@ -1,0 +1,63 @@
+"""factory_boy factories for the hub's models."""
+
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from integrations.amocrm.models import Account, Token
+from integrations.sync.models import FieldMapping, Flow, InboundEvent
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    name = factory.Sequence(lambda n: f"account-{n}")
+    subdomain = factory.Sequence(lambda n: f"clinic{n}")
+    base_url = "https://clinic.amocrm.ru"
+    client_id = "client-id"
+    client_secret = "client-secret-value"
+    redirect_uri = "https://hub.example.ru/amocrm/oauth/callback/"
+    state = Account.State.CONNECTED
+
+
+class TokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Token
+
+    account = factory.SubFactory(AccountFactory)
+    access_token = factory.Sequence(lambda n: f"access-token-{n}")
+    refresh_token = factory.Sequence(lambda n: f"refresh-token-{n}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=20))
+
+
+class FlowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Flow
+
+    name = factory.Sequence(lambda n: f"flow-{n}")
+    kind = "booked"
+    endpoint_path = factory.Sequence(lambda n: f"/test/flow-{n}")
+    account = factory.SubFactory(AccountFactory)
+
+
+class FieldMappingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FieldMapping
+
+    flow = factory.SubFactory(FlowFactory)
+    source = "paid"
+    field_id = factory.Sequence(lambda n: 900000 + n)
+    field_type = "numeric"
+
+
+class InboundEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InboundEvent
+
+    flow = factory.SubFactory(FlowFactory)
+    raw_body = b"{}"
+    body_hash = "0" * 64
+    payload = factory.LazyFunction(dict)
+    next_attempt_at = factory.LazyFunction(timezone.now)
