@@ -6,100 +6,201 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('subdomain', models.CharField(blank=True, help_text="The part before .amocrm.ru, e.g. 'zdravnitsa'.", max_length=100)),
-                ('base_url', models.URLField(blank=True, help_text='Leave empty for https://{subdomain}.amocrm.ru; set it for Kommo or any AmoCRM-compatible server (e.g. the local emulator).')),
-                ('client_id', models.CharField(blank=True, max_length=100, verbose_name='integration ID')),
-                ('client_secret', models.CharField(blank=True, max_length=200)),
-                ('redirect_uri', models.URLField(blank=True, help_text="Must match the integration's redirect link character for character.")),
-                ('long_lived_token', models.TextField(blank=True, help_text='For private integrations: used instead of OAuth tokens when set.')),
-                ('timezone', models.CharField(default='Europe/Moscow', help_text='Date fields are written in this zone.', max_length=64)),
-                ('state', models.CharField(choices=[('connected', 'Connected'), ('disconnected', 'Disconnected')], default='disconnected', max_length=20)),
-                ('state_reason', models.TextField(blank=True)),
-                ('state_changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "subdomain",
+                    models.CharField(
+                        blank=True,
+                        help_text="The part before .amocrm.ru, e.g. 'zdravnitsa'.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="Leave empty for https://{subdomain}.amocrm.ru; set it for Kommo or any AmoCRM-compatible server (e.g. the local emulator).",
+                    ),
+                ),
+                (
+                    "client_id",
+                    models.CharField(blank=True, max_length=100, verbose_name="integration ID"),
+                ),
+                ("client_secret", models.CharField(blank=True, max_length=200)),
+                (
+                    "redirect_uri",
+                    models.URLField(
+                        blank=True,
+                        help_text="Must match the integration's redirect link character for character.",
+                    ),
+                ),
+                (
+                    "long_lived_token",
+                    models.TextField(
+                        blank=True,
+                        help_text="For private integrations: used instead of OAuth tokens when set.",
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="Europe/Moscow",
+                        help_text="Date fields are written in this zone.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("connected", "Connected"), ("disconnected", "Disconnected")],
+                        default="disconnected",
+                        max_length=20,
+                    ),
+                ),
+                ("state_reason", models.TextField(blank=True)),
+                ("state_changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Pipeline',
+            name="Pipeline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pipeline_id', models.BigIntegerField()),
-                ('name', models.CharField(max_length=255)),
-                ('sort', models.IntegerField(default=0)),
-                ('is_main', models.BooleanField(default=False)),
-                ('fetched_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pipelines', to='amocrm.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pipeline_id", models.BigIntegerField()),
+                ("name", models.CharField(max_length=255)),
+                ("sort", models.IntegerField(default=0)),
+                ("is_main", models.BooleanField(default=False)),
+                ("fetched_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pipelines",
+                        to="amocrm.account",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['account', 'sort', 'pipeline_id'],
+                "ordering": ["account", "sort", "pipeline_id"],
             },
         ),
         migrations.CreateModel(
-            name='Status',
+            name="Status",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status_id', models.BigIntegerField()),
-                ('name', models.CharField(max_length=255)),
-                ('sort', models.IntegerField(default=0)),
-                ('type', models.IntegerField(default=0, help_text='1 is the Unsorted stage.')),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='statuses', to='amocrm.pipeline')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("status_id", models.BigIntegerField()),
+                ("name", models.CharField(max_length=255)),
+                ("sort", models.IntegerField(default=0)),
+                ("type", models.IntegerField(default=0, help_text="1 is the Unsorted stage.")),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="statuses",
+                        to="amocrm.pipeline",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'statuses',
-                'ordering': ['pipeline', 'sort', 'status_id'],
+                "verbose_name_plural": "statuses",
+                "ordering": ["pipeline", "sort", "status_id"],
             },
         ),
         migrations.CreateModel(
-            name='Token',
+            name="Token",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('access_token', models.TextField()),
-                ('refresh_token', models.TextField(blank=True)),
-                ('expires_at', models.DateTimeField()),
-                ('refreshed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='token', to='amocrm.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("access_token", models.TextField()),
+                ("refresh_token", models.TextField(blank=True)),
+                ("expires_at", models.DateTimeField()),
+                ("refreshed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="token",
+                        to="amocrm.account",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CustomField',
+            name="CustomField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field_id', models.BigIntegerField()),
-                ('name', models.CharField(max_length=255)),
-                ('code', models.CharField(blank=True, max_length=100)),
-                ('type', models.CharField(max_length=40)),
-                ('is_computed', models.BooleanField(default=False)),
-                ('enums', models.JSONField(blank=True, default=list)),
-                ('fetched_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='custom_fields', to='amocrm.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field_id", models.BigIntegerField()),
+                ("name", models.CharField(max_length=255)),
+                ("code", models.CharField(blank=True, max_length=100)),
+                ("type", models.CharField(max_length=40)),
+                ("is_computed", models.BooleanField(default=False)),
+                ("enums", models.JSONField(blank=True, default=list)),
+                ("fetched_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="custom_fields",
+                        to="amocrm.account",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['account', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'field_id'), name='uniq_field_per_account')],
+                "ordering": ["account", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "field_id"), name="uniq_field_per_account"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='pipeline',
-            constraint=models.UniqueConstraint(fields=('account', 'pipeline_id'), name='uniq_pipeline_per_account'),
+            model_name="pipeline",
+            constraint=models.UniqueConstraint(
+                fields=("account", "pipeline_id"), name="uniq_pipeline_per_account"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='status',
-            constraint=models.UniqueConstraint(fields=('pipeline', 'status_id'), name='uniq_status_per_pipeline'),
+            model_name="status",
+            constraint=models.UniqueConstraint(
+                fields=("pipeline", "status_id"), name="uniq_status_per_pipeline"
+            ),
         ),
     ]
