@@ -53,9 +53,7 @@ REQUIRED = os.environ.get("HUB_REQUIRE_SERVICES") == "1"
 
 def pytest_configure(config):
     if REQUIRED and FALLBACKS:
-        raise pytest.UsageError(
-            "HUB_REQUIRE_SERVICES=1 but: " + "; ".join(FALLBACKS.values())
-        )
+        raise pytest.UsageError("HUB_REQUIRE_SERVICES=1 but: " + "; ".join(FALLBACKS.values()))
 
 
 def pytest_report_header(config):

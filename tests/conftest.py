@@ -76,3 +76,23 @@ def emulator_account(db, emulator):
     pair = emulator.state.issue_token()
     token_store(account=account, pair=pair)
     return account
+
+
+@pytest.fixture
+def amocrm_http():
+    """``responses`` at the one HTTP seam: only registered calls succeed, and all must happen."""
+    import responses
+
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def enqueued():
+    """The Celery nudge (``deliver_event.apply_async``), mocked: what was sent to workers."""
+    from unittest import mock
+
+    from integrations.sync.tasks import deliver_event
+
+    with mock.patch.object(deliver_event, "apply_async") as apply_async:
+        yield apply_async

@@ -5,8 +5,14 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from integrations.amocrm.models import Account, Token
-from integrations.sync.models import FieldMapping, Flow, InboundEvent
+from integrations.amocrm.models import Account, CustomField, Pipeline, Status, Token
+from integrations.sync.models import (
+    DeliveryAttempt,
+    FieldMapping,
+    Flow,
+    InboundEvent,
+    LeadAlias,
+)
 
 
 class AccountFactory(factory.django.DjangoModelFactory):
@@ -61,3 +67,52 @@ class InboundEventFactory(factory.django.DjangoModelFactory):
     body_hash = "0" * 64
     payload = factory.LazyFunction(dict)
     next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class CustomFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomField
+
+    account = factory.SubFactory(AccountFactory)
+    field_id = factory.Sequence(lambda n: 700000 + n)
+    name = factory.Sequence(lambda n: f"Field {n}")
+    type = "text"
+
+
+class PipelineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Pipeline
+
+    account = factory.SubFactory(AccountFactory)
+    pipeline_id = factory.Sequence(lambda n: 8000 + n)
+    name = factory.Sequence(lambda n: f"Pipeline {n}")
+
+
+class StatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Status
+
+    pipeline = factory.SubFactory(PipelineFactory)
+    status_id = factory.Sequence(lambda n: 60000 + n)
+    name = factory.Sequence(lambda n: f"Stage {n}")
+
+
+class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeliveryAttempt
+
+    event = factory.SubFactory(InboundEventFactory)
+    request_method = "PATCH"
+    request_url = "https://clinic.amocrm.ru/api/v4/leads/23392663"
+    request_body = factory.LazyFunction(lambda: {"price": 1})
+    response_status = 200
+    response_body = '{"id": 23392663}'
+
+
+class LeadAliasFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LeadAlias
+
+    account = factory.SubFactory(AccountFactory)
+    rdesk_lead_id = factory.Sequence(lambda n: 100 + n)
+    amocrm_lead_id = factory.Sequence(lambda n: 5000000 + n)

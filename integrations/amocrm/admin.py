@@ -24,6 +24,12 @@ class AccountForm(forms.ModelForm):
         help_text="Leave empty to keep the current token.",
     )
     clear_long_lived_token = forms.BooleanField(required=False)
+    base_url = forms.URLField(
+        required=False, assume_scheme="https", help_text=Account.base_url.field.help_text
+    )
+    redirect_uri = forms.URLField(
+        required=False, assume_scheme="https", help_text=Account.redirect_uri.field.help_text
+    )
 
     class Meta:
         model = Account

@@ -39,7 +39,10 @@ LEAD_CUSTOM_FIELDS_PATH = "/api/v4/leads/custom_fields"
 PIPELINES_PATH = "/api/v4/leads/pipelines"
 
 REDACTED = "[redacted]"
-_SECRET_KEYS = {"client_secret", "code", "refresh_token", "access_token"}
+_SECRET_KEYS = frozenset({"client_secret", "refresh_token", "access_token"})
+# Only the token endpoint deals in authorization codes; elsewhere "code" is AmoCRM's own
+# (a validation error's code, a field's code) and the audit trail must keep it.
+_OAUTH_SECRET_KEYS = _SECRET_KEYS | {"code"}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -134,18 +137,18 @@ class RateLimiter(Protocol):
     def acquire(self, key: str) -> None: ...
 
 
-def redact(value: Any) -> Any:
+def redact(value: Any, keys: frozenset[str] = _SECRET_KEYS) -> Any:
     """A copy of a JSON-like value with every secret-bearing key's value replaced."""
     if isinstance(value, dict):
-        return {k: REDACTED if k in _SECRET_KEYS else redact(v) for k, v in value.items()}
+        return {k: REDACTED if k in keys else redact(v, keys) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(item) for item in value]
+        return [redact(item, keys) for item in value]
     return value
 
 
-def _redacted_text(text: str) -> str:
+def _redacted_text(text: str, keys: frozenset[str] = _SECRET_KEYS) -> str:
     try:
-        return json.dumps(redact(json.loads(text)), ensure_ascii=False)
+        return json.dumps(redact(json.loads(text), keys), ensure_ascii=False)
     except ValueError:
         return text
 
@@ -306,7 +309,7 @@ class AmoCRMClient:
     def _token_response_hook(self, call: ApiCall):
         def hook(response: requests.Response) -> requests.Response:
             call.status = response.status_code
-            call.response_body = _redacted_text(response.text)
+            call.response_body = _redacted_text(response.text, _OAUTH_SECRET_KEYS)
             if response.status_code == 200:
                 return response
             body = _json_or_none(response)
@@ -345,6 +348,7 @@ class AmoCRMClient:
 
     def _send(self, method: str, path: str, token: str, *, json: Any, params: dict | None):
         url = self.base_url + path
+        self._check_transport(url)  # the Bearer token is as secret as the client secret
         call = ApiCall(method=method, url=url, request_body=redact(json), started_at=timezone.now())
         self._acquire()
         started = time.monotonic()

@@ -32,22 +32,27 @@ def account_from_env(
     if not name:
         raise ValueError("AMO_SUBDOMAIN or AMO_BASE_URL is required to create the account")
     lookup = {"subdomain": subdomain} if subdomain else {"base_url": base_url}
-    account, created = Account.objects.get_or_create(
-        **lookup,
-        defaults={
-            "name": name,
-            "base_url": base_url,
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "redirect_uri": redirect_uri,
-            "long_lived_token": long_lived_token,
-            "timezone": timezone_name,
-        },
+    existing = (
+        Account.objects.filter(**lookup).order_by("pk").first()
+        # An admin may have changed the subdomain or URL since; the name still matches.
+        or Account.objects.filter(name=name).first()
     )
-    if created and long_lived_token:
+    if existing is not None:
+        return existing, False
+    account = Account(
+        name=name,
+        subdomain=subdomain,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=redirect_uri,
+        long_lived_token=long_lived_token,
+        timezone=timezone_name,
+    )
+    if long_lived_token:
         account.state_set(Account.State.CONNECTED)
-        account.save()
-    return account, created
+    account.save()
+    return account, True
 
 
 def account_connect_with_code(*, account: Account, code: str) -> None:

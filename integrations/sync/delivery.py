@@ -63,7 +63,8 @@ def events_enqueue(event_ids: list[int], *, countdown: float | None = None) -> N
 
 def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter, capped; AmoCRM's Retry-After when it is longer."""
-    ceiling = min(settings.HUB_RETRY_MAX_DELAY, settings.HUB_RETRY_BASE_DELAY * 2 ** (attempts - 1))
+    exponent = min(max(attempts - 1, 0), 30)  # past 2**30 the cap has long applied
+    ceiling = min(settings.HUB_RETRY_MAX_DELAY, settings.HUB_RETRY_BASE_DELAY * 2**exponent)
     delay = random.uniform(ceiling / 2, ceiling)
     if retry_after is not None:
         delay = max(delay, retry_after)
@@ -235,19 +236,28 @@ def events_sweep(*, grace: float | None = None, limit: int = 1000) -> int:
 
 
 def events_replay(*, event_ids: list[int]) -> int:
-    """Sends failed, skipped or delivered events again (admin replay); returns how many."""
+    """Sends failed, skipped or delivered events again (admin replay); returns how many.
+
+    Pending events are left alone: they are already on their way.
+    """
     now = timezone.now()
     with transaction.atomic():
-        count = (
-            InboundEvent.objects.filter(pk__in=event_ids)
-            .exclude(status=EventStatus.REJECTED)
-            .update(
-                status=EventStatus.QUEUED,
-                next_attempt_at=now,
-                replayed_at=now,
-                attempts=0,
-                last_error="",
+        # Only finished events are reset: a rejected one has nothing to send, and a
+        # pending one may be in a worker's hands right now (a second send would race it).
+        ids = list(
+            InboundEvent.objects.select_for_update()
+            .filter(
+                pk__in=event_ids,
+                status__in=[EventStatus.FAILED, EventStatus.SKIPPED, EventStatus.DELIVERED],
             )
+            .values_list("pk", flat=True)
         )
-        transaction.on_commit(lambda: events_enqueue(list(event_ids)), robust=True)
-    return count
+        InboundEvent.objects.filter(pk__in=ids).update(
+            status=EventStatus.QUEUED,
+            next_attempt_at=now,
+            replayed_at=now,
+            attempts=0,
+            last_error="",
+        )
+        transaction.on_commit(lambda: events_enqueue(ids), robust=True)
+    return len(ids)

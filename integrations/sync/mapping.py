@@ -39,6 +39,8 @@ def lead_update_build(
         if values[price_source] is not None:
             try:
                 price = Decimal(str(values[price_source]))
+                if not price.is_finite():  # NaN and Infinity parse but are no amount
+                    raise InvalidOperation
             except InvalidOperation as error:
                 raise MappingError(f"price: '{values[price_source]}' is not a number") from error
             # AmoCRM's lead price is an integer amount.

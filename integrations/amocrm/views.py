@@ -1,0 +1,141 @@
+"""OAuth pages: the admin's Connect button and the redirect URI AmoCRM sends the code to."""
+
+import logging
+from urllib.parse import urlsplit
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+
+from integrations.amocrm import client as amocrm
+from integrations.amocrm.models import Account
+from integrations.amocrm.oauth import StateMismatch, authorization_url, pending_connection
+from integrations.amocrm.services import account_connect_with_code
+
+logger = logging.getLogger(__name__)
+
+# AmoCRM's hint -> what the admin should understand and do.
+_HINTS = [
+    ("has expired", "The authorization code has expired (codes live 20 minutes)."),
+    ("has been revoked", "This authorization code was already used."),
+    ("cannot decrypt", "AmoCRM did not recognise the authorization code."),
+    ("client_secret", "AmoCRM rejected the client secret: check the account's secret key."),
+    ("client_id", "AmoCRM rejected the integration ID: check the account's client ID."),
+    ("redirect uri", "The redirect URI does not match the integration's redirect link."),
+    ("invalid account", "The account's address does not match the AmoCRM account."),
+]
+
+
+def _explain(error: amocrm.AmoCRMError) -> str:
+    if isinstance(error, amocrm.Unavailable):
+        return f"AmoCRM could not be reached: {error.detail}. Try again in a few minutes."
+    text = f"{getattr(error, 'hint', '')} {error.detail}".lower()
+    for needle, explanation in _HINTS:
+        if needle in text:
+            return explanation
+    return f"AmoCRM refused the connection: {error.detail}"
+
+
+def _page(request, *, status: int, title: str, message: str, account=None, ok=False):
+    context = {
+        **admin.site.each_context(request),
+        "title": title,
+        "message": message,
+        "account": account,
+        "ok": ok,
+    }
+    return render(request, "amocrm/oauth_callback.html", context, status=status)
+
+
+@staff_member_required
+def oauth_start(request, account_id: int):
+    """Sends the admin to AmoCRM's consent page with a fresh state."""
+    account = get_object_or_404(Account, pk=account_id)
+    return redirect(authorization_url(account=account, session=request.session))
+
+
+@require_GET
+@staff_member_required
+def oauth_callback(request):
+    """The redirect URI: checks state and client_id, exchanges the code, says what happened."""
+    params = request.GET
+    try:
+        pending = pending_connection(session=request.session, state=params.get("state", ""))
+    except StateMismatch as error:
+        if params.get("error"):
+            return _access_refused(request, account=None)
+        return _page(
+            request,
+            status=400,
+            title="Connection refused: state mismatch",
+            message=f"{error} Start again with the Connect button on the account.",
+        )
+    account = Account.objects.filter(pk=pending.account_id).first()
+    if account is None:
+        return _page(request, status=400, title="Unknown account", message="It was deleted.")
+    if params.get("error"):
+        return _access_refused(request, account=account)
+    client_id = params.get("client_id")
+    if client_id and client_id != account.client_id:
+        return _page(
+            request,
+            status=400,
+            title="Connection refused: wrong integration",
+            message=f"The callback is for integration {client_id}, but account "
+            f"'{account}' uses integration {account.client_id}.",
+            account=account,
+        )
+    code = params.get("code", "")
+    if not code:
+        return _page(
+            request,
+            status=400,
+            title="Connection failed: no code",
+            message="AmoCRM sent no authorization code.",
+            account=account,
+        )
+    _adopt_referer(account, params.get("referer", ""))
+    try:
+        account_connect_with_code(account=account, code=code)
+    except amocrm.AmoCRMError as error:
+        logger.warning(
+            "oauth callback failed",
+            extra={"account": account.pk, "error_class": type(error).__name__},
+        )
+        return _page(
+            request,
+            status=502 if isinstance(error, amocrm.Unavailable) else 400,
+            title="Connection failed",
+            message=_explain(error),
+            account=account,
+        )
+    return _page(
+        request,
+        status=200,
+        title="Connected to AmoCRM",
+        message=f"Account '{account}' at {account.api_base_url} is connected.",
+        account=account,
+        ok=True,
+    )
+
+
+def _access_refused(request, *, account):
+    return _page(
+        request,
+        status=400,
+        title="Access was refused",
+        message="Access was not granted in AmoCRM, so nothing changed. Press Connect on the "
+        "account and choose Allow to connect it.",
+        account=account,
+    )
+
+
+def _adopt_referer(account: Account, referer: str) -> None:
+    """AmoCRM says which host the account lives on; trust it for amocrm/kommo hosts."""
+    host = referer.split(":")[0].lower()
+    if account.base_url or not host.endswith((".amocrm.ru", ".kommo.com", ".amocrm.com")):
+        return
+    if host != urlsplit(account.api_base_url).hostname:
+        account.base_url = f"https://{host}"
+        account.save(update_fields=["base_url", "updated_at"])
