@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.models import Account, CustomField, Pipeline, Status
-from integrations.amocrm.tokens import AccountTokens, token_store
+from integrations.amocrm.tokens import AccountTokens, account_mark_connected, token_store
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def account_connect_with_code(*, account: Account, code: str) -> None:
 def account_set_long_lived_token(*, account: Account, token: str) -> None:
     """Uses a long-lived token (private integrations) instead of OAuth tokens."""
     account.long_lived_token = token
-    account.state_set(Account.State.CONNECTED)
-    account.save()
+    account.save(update_fields=["long_lived_token", "updated_at"])
+    account_mark_connected(account=account)
 
 
 def catalogue_refresh(*, account: Account) -> tuple[int, int]:

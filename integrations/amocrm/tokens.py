@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from integrations.amocrm.client import AmoCRMClient, OAuthFailed, Unauthorized
 from integrations.amocrm.models import Account, Token
+from integrations.amocrm.signals import account_connected
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,19 @@ def token_store(*, account: Account, pair: dict) -> Token:
             "refreshed_at": timezone.now(),
         },
     )
+    account_mark_connected(account=account)
+    return token
+
+
+def account_mark_connected(*, account: Account) -> None:
+    """Marks the account connected; once committed, whatever waited for it resumes."""
+    was_disconnected = account.state != Account.State.CONNECTED
     account.state_set(Account.State.CONNECTED)
     account.save(update_fields=["state", "state_reason", "state_changed_at", "updated_at"])
-    return token
+    if was_disconnected:
+        transaction.on_commit(
+            lambda: account_connected.send(sender=Account, account_id=account.pk), robust=True
+        )
 
 
 def account_disconnect(*, account: Account, reason: str) -> None:

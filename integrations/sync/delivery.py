@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from integrations.amocrm import client as amocrm
 from integrations.amocrm.client import AmoCRMClient, ApiCall
-from integrations.amocrm.models import CustomField
-from integrations.amocrm.tokens import AccountTokens
+from integrations.amocrm.models import Account, CustomField
+from integrations.amocrm.ratelimit import SlotTimeout, limiter_get
+from integrations.amocrm.tokens import AccountTokens, account_disconnect
 from integrations.rdesk.schemas import errors_describe
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.mapping import Mapping, MappingError, lead_update_build
@@ -44,6 +45,8 @@ class Outcome:
     status: str
     reason: str = ""
     delay: float | None = None
+    # Waiting for an admin to reconnect the account: no due time, no attempt spent.
+    paused: bool = False
 
 
 def events_enqueue(event_ids: list[int], *, countdown: float | None = None) -> None:
@@ -114,6 +117,8 @@ def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
         return Outcome(EventStatus.SKIPPED, f"Flow '{flow}' is disabled."), None
     if account is None:
         return Outcome(EventStatus.FAILED, f"Flow '{flow}' has no AmoCRM account."), None
+    if account.state == Account.State.DISCONNECTED:
+        return _paused(account), None
     spec = FLOW_KINDS[flow.kind]
     serializer = spec.schema(data=event.payload)
     if not serializer.is_valid():
@@ -143,23 +148,39 @@ def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
     if not update:
         return Outcome(EventStatus.SKIPPED, "Nothing to send: no mapped value is filled."), None
 
-    client = AmoCRMClient(account, tokens=AccountTokens(account))
+    client = AmoCRMClient(account, tokens=AccountTokens(account), limiter=limiter_get())
     lead_id = data["lead_id"]
     try:
         client.lead_update(lead_id, update)
     except amocrm.AmoCRMError as error:
         return _outcome_of_error(event, error, lead_id), client
+    except SlotTimeout as error:
+        return Outcome(EventStatus.QUEUED, str(error), delay=retry_delay(1)), client
     return Outcome(EventStatus.DELIVERED), client
 
 
+def _paused(account: Account) -> Outcome:
+    reason = f"Paused: AmoCRM account '{account}' is disconnected"
+    if account.state_reason:
+        reason += f" ({account.state_reason})"
+    return Outcome(EventStatus.QUEUED, reason + "; reconnect it to resume.", paused=True)
+
+
 def _outcome_of_error(event: InboundEvent, error: amocrm.AmoCRMError, lead_id: int) -> Outcome:
+    if isinstance(error, amocrm.Unauthorized):
+        # AmoCRM no longer accepts the account's tokens and no refresh helped: only an admin
+        # reconnecting it can, so its events wait instead of failing.
+        account = event.flow.account
+        account.refresh_from_db()
+        if account.state != Account.State.DISCONNECTED:
+            account_disconnect(account=account, reason=f"AmoCRM refused the token: {error.detail}")
+        return _paused(account)
     if isinstance(error, amocrm.NotFound):
         return Outcome(EventStatus.FAILED, f"Lead {lead_id} not found in AmoCRM: {error.detail}")
     if isinstance(error, amocrm.ValidationFailed):
         return Outcome(EventStatus.FAILED, f"AmoCRM refused the update: {error.detail}")
-    if not error.retryable and not isinstance(error, amocrm.Unauthorized):
+    if not error.retryable:
         return Outcome(EventStatus.FAILED, f"{type(error).__name__}: {error.detail}")
-    # Retryable, and Unauthorized too: an admin reconnecting the account makes it succeed.
     retry_after = getattr(error, "retry_after", None)
     if isinstance(error, amocrm.Blocked):
         retry_after = max(retry_after or 0.0, BLOCKED_MIN_DELAY)
@@ -181,6 +202,8 @@ def event_finish(*, event: InboundEvent, outcome: Outcome, calls: list[ApiCall])
     event.next_attempt_at = (
         now + timedelta(seconds=outcome.delay) if outcome.delay is not None else None
     )
+    if outcome.paused:
+        event.attempts = max(0, event.attempts - 1)
     with transaction.atomic():
         DeliveryAttempt.objects.bulk_create(
             DeliveryAttempt(
@@ -198,7 +221,14 @@ def event_finish(*, event: InboundEvent, outcome: Outcome, calls: list[ApiCall])
             for call in calls
         )
         event.save(
-            update_fields=["status", "last_error", "delivered_at", "next_attempt_at", "updated_at"]
+            update_fields=[
+                "status",
+                "last_error",
+                "delivered_at",
+                "next_attempt_at",
+                "attempts",
+                "updated_at",
+            ]
         )
         if outcome.delay is not None and outcome.delay <= MAX_COUNTDOWN:
             transaction.on_commit(
@@ -232,6 +262,22 @@ def events_sweep(*, grace: float | None = None, limit: int = 1000) -> int:
     InboundEvent.objects.filter(pk__in=ids, status__in=PENDING).update(next_attempt_at=now)
     events_enqueue(ids)
     logger.info("swept stuck events", extra={"count": len(ids)})
+    return len(ids)
+
+
+def events_resume(*, account_id: int) -> int:
+    """Sends the events that waited for the account to be reconnected; returns how many."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            InboundEvent.objects.select_for_update(of=("self",))
+            .filter(flow__account_id=account_id, status__in=PENDING, next_attempt_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        InboundEvent.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        transaction.on_commit(lambda: events_enqueue(ids), robust=True)
+    if ids:
+        logger.info("resumed paused events", extra={"account": account_id, "count": len(ids)})
     return len(ids)
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from responses import matchers
 
 from integrations.amocrm.models import Account, Token
+from integrations.amocrm.tokens import token_store
 from integrations.sync import delivery
 from integrations.sync.delivery import (
     event_claim,
@@ -423,9 +424,7 @@ def test_rejected_token_is_refreshed_once_and_the_update_sent_again(booked_flow,
     assert statuses == [200, 401]
 
 
-def test_refused_refresh_keeps_the_event_queued_and_disconnects_the_account(
-    booked_flow, amocrm_http
-):
+def test_refused_refresh_pauses_the_event_and_disconnects_the_account(booked_flow, amocrm_http):
     amocrm_http.patch(LEAD_URL, status=401, json={"title": "Unauthorized", "status": 401})
     amocrm_http.post(
         TOKEN_URL,
@@ -437,10 +436,44 @@ def test_refused_refresh_keeps_the_event_queued_and_disconnects_the_account(
     assert event_deliver(event_id=event.pk) == EventStatus.QUEUED
 
     event.refresh_from_db()
-    assert event.last_error.startswith("Unauthorized: ")
+    assert event.last_error.startswith("Paused: AmoCRM account")
     assert "Token has been revoked" in event.last_error
+    assert event.next_attempt_at is None
+    assert event.attempts == 0
     account = Account.objects.get(pk=booked_flow.account_id)
     assert account.state == Account.State.DISCONNECTED
+
+
+def test_events_of_a_disconnected_account_wait_without_calling_amocrm(booked_flow, amocrm_http):
+    account = booked_flow.account
+    account.state_set(Account.State.DISCONNECTED, "Refresh refused")
+    account.save()
+    event = booking_event(booked_flow)
+
+    assert event_deliver(event_id=event.pk) == EventStatus.QUEUED
+
+    event.refresh_from_db()
+    assert event.status == EventStatus.QUEUED
+    assert event.next_attempt_at is None
+    assert "reconnect it to resume" in event.last_error
+    assert events_sweep(grace=0) == 0
+
+
+def test_reconnecting_the_account_resumes_its_paused_events(
+    booked_flow, amocrm_http, enqueued, django_capture_on_commit_callbacks
+):
+    account = booked_flow.account
+    account.state_set(Account.State.DISCONNECTED, "Refresh refused")
+    account.save()
+    event = booking_event(booked_flow)
+    event_deliver(event_id=event.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        token_store(account=account, pair={"access_token": "a2", "refresh_token": "r2"})
+
+    event.refresh_from_db()
+    assert event.next_attempt_at is not None
+    assert enqueued_ids(enqueued) == [event.pk]
 
 
 def test_secrets_never_appear_in_delivery_attempts(booked_flow, amocrm_http):
