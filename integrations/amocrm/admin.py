@@ -1,11 +1,28 @@
 """Admin for AmoCRM accounts and their catalogue. Secrets are never rendered back."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from integrations.amocrm.client import AmoCRMError
-from integrations.amocrm.models import Account, CustomField, Pipeline, Status, Token
-from integrations.amocrm.services import catalogue_refresh
+from integrations.amocrm.models import (
+    Account,
+    ApiCallRecord,
+    CustomField,
+    Pipeline,
+    Status,
+    Token,
+)
+from integrations.amocrm.services import catalogue_refresh, connection_test
+
+# AmoCRM revokes a refresh token left unused for three months.
+REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 
 SECRET_FIELDS = ("client_secret", "long_lived_token")
 
@@ -60,6 +77,7 @@ class AccountAdmin(admin.ModelAdmin):
     list_display = ["name", "api_base_url", "state", "state_changed_at", "token_expires_at"]
     list_filter = ["state"]
     search_fields = ["name", "subdomain"]
+    change_form_template = "admin/amocrm/account/change_form.html"
     readonly_fields = [
         "state",
         "state_reason",
@@ -67,8 +85,46 @@ class AccountAdmin(admin.ModelAdmin):
         "client_secret_set",
         "long_lived_token_set",
         "token_expires_at",
+        "refresh_token_age",
     ]
-    actions = ["refresh_catalogue"]
+    actions = ["test_connection", "refresh_catalogue"]
+
+    def get_fieldsets(self, request, obj=None):
+        connection = [
+            "state",
+            "state_reason",
+            "state_changed_at",
+            "token_expires_at",
+            "refresh_token_age",
+            "client_secret_set",
+            "long_lived_token_set",
+        ]
+        return [
+            (None, {"fields": ["name", "subdomain", "base_url", "timezone"]}),
+            (
+                "Integration",
+                {
+                    "fields": [
+                        "client_id",
+                        "client_secret",
+                        "redirect_uri",
+                        "long_lived_token",
+                        "clear_long_lived_token",
+                    ]
+                },
+            ),
+            *([("Connection", {"fields": connection})] if obj else []),
+        ]
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:account_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="amocrm_account_test_connection",
+            )
+        ]
+        return urls + super().get_urls()
 
     @admin.display(description="client secret set", boolean=True)
     def client_secret_set(self, obj):
@@ -83,6 +139,45 @@ class AccountAdmin(admin.ModelAdmin):
         token = Token.objects.filter(account=obj).first()
         return token.expires_at if token else None
 
+    @admin.display(description="refresh token")
+    def refresh_token_age(self, obj):
+        token = Token.objects.filter(account=obj).first()
+        if token is None or not token.refresh_token:
+            return "none"
+        age = timezone.now() - token.refreshed_at
+        left = REFRESH_TOKEN_LIFETIME - age
+        return (
+            f"issued {timesince(token.refreshed_at)} ago; AmoCRM revokes it if unused "
+            f"for {max(left.days, 0)} more days (beat renews it well before)"
+        )
+
+    def _connection_message(self, request, account: Account) -> None:
+        try:
+            info = connection_test(account=account)
+        except AmoCRMError as error:
+            self.message_user(
+                request, f"{account}: {type(error).__name__}: {error.detail}", messages.ERROR
+            )
+            return
+        self.message_user(
+            request,
+            f"{account}: connected to AmoCRM account '{info.get('name')}' "
+            f"(id {info.get('id')}, subdomain {info.get('subdomain')}).",
+            messages.SUCCESS,
+        )
+
+    def test_connection_view(self, request, account_id: int):
+        account = self.get_object(request, str(account_id))
+        if account is None:
+            raise Http404
+        self._connection_message(request, account)
+        return redirect("admin:amocrm_account_change", account.pk)
+
+    @admin.action(description="Test the connection (GET account info)")
+    def test_connection(self, request, queryset):
+        for account in queryset:
+            self._connection_message(request, account)
+
     @admin.action(description="Fetch fields and pipelines from AmoCRM")
     def refresh_catalogue(self, request, queryset):
         for account in queryset:
@@ -94,6 +189,25 @@ class AccountAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{account}: {fields} fields, {pipelines} pipelines.", messages.SUCCESS
             )
+
+
+@admin.register(ApiCallRecord)
+class ApiCallRecordAdmin(admin.ModelAdmin):
+    """Calls made outside deliveries; read-only like the rest of the audit trail."""
+
+    list_display = ["started_at", "account", "method", "url", "response_status", "duration_ms"]
+    list_filter = ["account", "response_status", "error_class", "started_at"]
+    search_fields = ["url"]
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Token)

@@ -194,6 +194,7 @@ class AmoCRMClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] | None = None,
         on_call: Callable[[ApiCall], None] | None = None,
+        audit: bool = True,
     ):
         self.account = account
         self.base_url = account.api_base_url
@@ -202,6 +203,8 @@ class AmoCRMClient:
         self.session = session or requests.Session()
         self.timeout = timeout or settings.AMOCRM_TIMEOUT
         self.on_call = on_call
+        # Deliveries keep their calls as DeliveryAttempt rows; other calls are kept here.
+        self.audit = audit
         self.calls: list[ApiCall] = []
 
     # --- leads ------------------------------------------------------------------------
@@ -421,6 +424,8 @@ class AmoCRMClient:
                 "error_class": call.error_class,
             },
         )
+        if self.audit:
+            _call_store(self.account, call)
         if self.on_call is not None:
             self.on_call(call)
 
@@ -430,3 +435,22 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def _call_store(account, call: ApiCall) -> None:
+    from integrations.amocrm.models import ApiCallRecord
+
+    if account.pk is None:
+        return
+    ApiCallRecord.objects.create(
+        account=account,
+        started_at=call.started_at,
+        duration_ms=call.duration_ms,
+        method=call.method,
+        url=call.url[:500],
+        request_body=call.request_body,
+        response_status=call.status,
+        response_body=call.response_body,
+        error_class=call.error_class,
+        error_detail=call.error_detail,
+    )

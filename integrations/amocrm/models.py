@@ -139,3 +139,29 @@ class Status(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} / {self.name} ({self.status_id})"
+
+
+class ApiCallRecord(models.Model):
+    """A call to AmoCRM made outside a delivery (token, catalogue, connection test).
+
+    Delivery calls are kept with their event as ``sync.DeliveryAttempt``; together the
+    two tables hold every call the hub made. Secrets are redacted before they get here.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_calls")
+    started_at = models.DateTimeField(default=django_timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    method = models.CharField(max_length=10)
+    url = models.CharField(max_length=500)
+    request_body = models.JSONField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error_class = models.CharField(max_length=100, blank=True)
+    error_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["account", "started_at"], name="apicall_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} -> {self.response_status}"

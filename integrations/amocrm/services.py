@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.models import Account, CustomField, Pipeline, Status
+from integrations.amocrm.ratelimit import limiter_get
 from integrations.amocrm.tokens import AccountTokens, account_mark_connected, token_store
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def account_from_env(
 
 def account_connect_with_code(*, account: Account, code: str) -> None:
     """Exchanges an authorization code for the account's token pair and stores it."""
-    pair = AmoCRMClient(account).token_from_code(code)
+    pair = AmoCRMClient(account, limiter=limiter_get()).token_from_code(code)
     with transaction.atomic():
         token_store(account=account, pair=pair)
     logger.info("amocrm account connected", extra={"account": account.pk})
@@ -70,9 +71,14 @@ def account_set_long_lived_token(*, account: Account, token: str) -> None:
     account_mark_connected(account=account)
 
 
+def connection_test(*, account: Account) -> dict:
+    """GET the account info with the stored token: proves the connection works."""
+    return AmoCRMClient(account, tokens=AccountTokens(account), limiter=limiter_get()).account_get()
+
+
 def catalogue_refresh(*, account: Account) -> tuple[int, int]:
     """Fetches the account's lead fields and pipelines; returns their counts."""
-    client = AmoCRMClient(account, tokens=AccountTokens(account))
+    client = AmoCRMClient(account, tokens=AccountTokens(account), limiter=limiter_get())
     fields = client.custom_fields_list()
     pipelines = client.pipelines_list()
     now = timezone.now()

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.amocrm.client import AmoCRMClient, OAuthFailed, Unauthorized
+from integrations.amocrm.client import AmoCRMClient, AmoCRMError, OAuthFailed, Unauthorized
 from integrations.amocrm.models import Account, Token
+from integrations.amocrm.ratelimit import limiter_get
 from integrations.amocrm.signals import account_connected
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class AccountTokens:
                     return token.access_token  # another worker refreshed while we waited
                 if not token.refresh_token:
                     raise Unauthorized(f"Account {self.account} has no refresh token")
-                pair = AmoCRMClient(self.account).token_from_refresh(token.refresh_token)
+                client = AmoCRMClient(self.account, limiter=limiter_get())
+                pair = client.token_from_refresh(token.refresh_token)
                 token = token_store(account=self.account, pair=pair)
         except OAuthFailed as error:
             # Outside the transaction, so the disconnection is committed.
@@ -91,3 +93,31 @@ class AccountTokens:
             raise Unauthorized(error.detail, call=error.call, status=error.status) from error
         logger.info("amocrm token refreshed", extra={"account": self.account.pk})
         return token.access_token
+
+
+def tokens_refresh_due(*, max_age: float | None = None) -> dict[str, int]:
+    """Refreshes every OAuth pair older than ``max_age`` seconds (beat, hourly).
+
+    A refresh token unused for three months is revoked by AmoCRM; refreshing well before
+    that keeps a quiet account connected for years. Returns counts by outcome.
+    """
+    max_age = settings.AMOCRM_PROACTIVE_REFRESH_AGE if max_age is None else max_age
+    cutoff = timezone.now() - timedelta(seconds=max_age)
+    due = Token.objects.filter(
+        refreshed_at__lte=cutoff,
+        account__state=Account.State.CONNECTED,
+        account__long_lived_token="",
+    ).select_related("account")
+    counts = {"refreshed": 0, "failed": 0}
+    for token in due:
+        try:
+            AccountTokens(token.account).refreshed_token(rejected=token.access_token)
+        except AmoCRMError as error:
+            counts["failed"] += 1
+            logger.warning(
+                "proactive refresh failed",
+                extra={"account": token.account_id, "error_class": type(error).__name__},
+            )
+        else:
+            counts["refreshed"] += 1
+    return counts

@@ -148,7 +148,9 @@ def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
     if not update:
         return Outcome(EventStatus.SKIPPED, "Nothing to send: no mapped value is filled."), None
 
-    client = AmoCRMClient(account, tokens=AccountTokens(account), limiter=limiter_get())
+    client = AmoCRMClient(
+        account, tokens=AccountTokens(account), limiter=limiter_get(), audit=False
+    )
     lead_id = data["lead_id"]
     try:
         client.lead_update(lead_id, update)
