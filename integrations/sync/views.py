@@ -34,9 +34,10 @@ class IntakeView(APIView):
     parser_classes = []
 
     def post(self, request, endpoint: str):
-        flow = Flow.objects.select_related("account").filter(endpoint_path=f"/{endpoint}").first()
-        if flow is None:
-            raise Http404("No flow serves this path.")
+        try:
+            flow = Flow.objects.get(endpoint_path=f"/{endpoint}")
+        except Flow.DoesNotExist as error:
+            raise Http404("No flow serves this path.") from error
         limit = settings.HUB_MAX_BODY_BYTES
         stream = request.stream
         body = stream.read(limit + 1) if stream is not None else b""
