@@ -96,7 +96,12 @@ LOGGING = {
     "formatters": {"json": {"()": "hub.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # At DEBUG these log token requests and answers whole: client secret, codes, tokens.
+        "requests_oauthlib": {"level": "INFO"},
+        "oauthlib": {"level": "INFO"},
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------
@@ -158,6 +163,7 @@ AMO_BASE_URL = env("AMO_BASE_URL", default="")
 AMO_LONG_LIVED_TOKEN = env("AMO_LONG_LIVED_TOKEN", default="")
 # RDESK sends local dates; AmoCRM date fields are written in this zone.
 AMO_TIMEZONE = env("AMO_TIMEZONE", default="Europe/Moscow")
+MOCKED_LEAD_ID = env.bool("MOCKED_LEAD_ID", default=False)  # the old --mocked-lead-id flag
 # (connect, read) seconds for every call to AmoCRM.
 AMOCRM_TIMEOUT = (
     env.float("AMOCRM_CONNECT_TIMEOUT", default=5.0),

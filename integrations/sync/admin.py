@@ -6,10 +6,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from integrations.amocrm.models import CustomField
+from integrations.amocrm.models import CustomField, Pipeline, Status
 from integrations.sync.delivery import events_replay
 from integrations.sync.kinds import FLOW_KINDS
-from integrations.sync.models import DeliveryAttempt, FieldMapping, Flow, InboundEvent, LeadAlias
+from integrations.sync.models import (
+    DeliveryAttempt,
+    FieldMapping,
+    Flow,
+    FlowStatusMapping,
+    InboundEvent,
+    LeadAlias,
+)
 
 
 def _pretty(value) -> str:
@@ -50,17 +57,100 @@ class FieldMappingInline(admin.TabularInline):
         return formset
 
 
+def _pipeline_field(account_id, *, label: str, required: bool = True, blank: str = "---------"):
+    """A select of the account's pipelines by name, or None when none were fetched."""
+    pipelines = Pipeline.objects.filter(account=account_id)
+    if account_id is None or not pipelines.exists():
+        return None
+    return forms.TypedChoiceField(
+        label=label,
+        coerce=int,
+        required=required,
+        empty_value=None,
+        choices=[("", blank), *((p.pipeline_id, str(p)) for p in pipelines)],
+    )
+
+
+def _status_field(account_id, *, label: str, required: bool = True, blank: str = "---------"):
+    """A select of the account's stages, grouped by pipeline; None when none were fetched."""
+    statuses = Status.objects.filter(pipeline__account=account_id).select_related("pipeline")
+    if account_id is None or not statuses.exists():
+        return None
+    groups: dict[str, list] = {}
+    for status in statuses:
+        groups.setdefault(str(status.pipeline), []).append(
+            (status.status_id, f"{status.name} ({status.status_id})")
+        )
+    return forms.TypedChoiceField(
+        label=label,
+        coerce=int,
+        required=required,
+        empty_value=None,
+        choices=[("", blank), *groups.items()],
+    )
+
+
+class FlowStatusMappingInline(admin.TabularInline):
+    """Booking status -> pipeline stage; chosen by name once the catalogue is fetched."""
+
+    model = FlowStatusMapping
+    extra = 0
+    fields = ["booking_status", "pipeline_id", "status_id"]
+    verbose_name = "pipeline stage for a booking status"
+    verbose_name_plural = (
+        "Pipeline stages by booking status (statuses not listed leave the lead's stage alone)"
+    )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        fields = formset.form.base_fields
+        if obj is not None:
+            pipeline = _pipeline_field(obj.account_id, label="AmoCRM pipeline")
+            status = _status_field(obj.account_id, label="AmoCRM stage")
+            if pipeline is not None and status is not None:
+                fields["pipeline_id"], fields["status_id"] = pipeline, status
+        return formset
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "endpoint_path", "account", "enabled", "mock_lead_id"]
     list_filter = ["kind", "enabled", "mock_lead_id", "account"]
     search_fields = ["name", "endpoint_path"]
-    inlines = [FieldMappingInline]
+    inlines = [FieldMappingInline, FlowStatusMappingInline]
     fieldsets = [
         (None, {"fields": ["name", "kind", "endpoint_path", "account", "enabled"]}),
         ("Lead", {"fields": ["price_source"]}),
-        ("Mock lead id mode", {"fields": ["mock_lead_id", "mock_pipeline_id", "mock_status_id"]}),
+        (
+            "Mock lead id mode",
+            {
+                "fields": ["mock_lead_id", "mock_pipeline_id", "mock_status_id"],
+                "description": "For RDESK lead id N, update the AmoCRM lead named ID_N, "
+                "created in this pipeline and stage when missing. Lets a deployment point at "
+                "any AmoCRM account, e.g. a test one.",
+            },
+        ),
     ]
+
+    def get_inlines(self, request, obj):
+        if obj is not None and FLOW_KINDS[obj.kind].status_source is None:
+            # Medical-centre cards have no booking status to move the lead by.
+            return [FieldMappingInline]
+        return self.inlines
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            pipeline = _pipeline_field(
+                obj.account_id, label="Mock pipeline", required=False, blank="(the main one)"
+            )
+            status = _status_field(
+                obj.account_id, label="Mock stage", required=False, blank="(its first stage)"
+            )
+            if pipeline is not None and status is not None:
+                form.base_fields["mock_pipeline_id"] = pipeline
+                form.base_fields["mock_status_id"] = status
+        return form
 
 
 @admin.register(FieldMapping)

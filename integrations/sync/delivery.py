@@ -23,6 +23,13 @@ from integrations.amocrm.ratelimit import SlotTimeout, limiter_get
 from integrations.amocrm.tokens import AccountTokens, account_disconnect
 from integrations.rdesk.schemas import errors_describe
 from integrations.sync.kinds import FLOW_KINDS
+from integrations.sync.leads import (
+    LeadTargetError,
+    lead_target,
+    mock_lead_name,
+    newer_event_find,
+    status_move_build,
+)
 from integrations.sync.mapping import Mapping, MappingError, lead_update_build
 from integrations.sync.models import DeliveryAttempt, EventStatus, InboundEvent
 
@@ -135,9 +142,10 @@ def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
     mappings = [
         Mapping(m.source, m.field_id, m.field_type) for m in flow.mappings.filter(enabled=True)
     ]
+    values = spec.values_for(data, tz=tz)
     try:
         update = lead_update_build(
-            values=spec.values_for(data, tz=tz),
+            values=values,
             mappings=mappings,
             price_source=flow.price_source,
             tz=tz,
@@ -145,20 +153,40 @@ def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
         )
     except MappingError as error:
         return Outcome(EventStatus.FAILED, f"Cannot map the payload: {error}"), None
+    update.update(status_move_build(flow=flow, values=values))
     if not update:
         return Outcome(EventStatus.SKIPPED, "Nothing to send: no mapped value is filled."), None
 
     client = AmoCRMClient(
         account, tokens=AccountTokens(account), limiter=limiter_get(), audit=False
     )
-    lead_id = data["lead_id"]
+    rdesk_lead_id = data["lead_id"]
+    lead_label = str(rdesk_lead_id)
     try:
+        lead_id = lead_target(flow=flow, rdesk_lead_id=rdesk_lead_id, client=client)
+        if flow.mock_lead_id:
+            lead_label = f"{lead_id} ({mock_lead_name(rdesk_lead_id)})"
+        # As late as possible, so a newer event delivered meanwhile is seen.
+        newer = newer_event_find(event=event)
+        if newer is not None:
+            return _superseded(newer), client
         client.lead_update(lead_id, update)
+    except LeadTargetError as error:
+        return Outcome(EventStatus.FAILED, f"Cannot find or create the lead: {error}"), client
     except amocrm.AmoCRMError as error:
-        return _outcome_of_error(event, error, lead_id), client
+        return _outcome_of_error(event, error, lead_label), client
     except SlotTimeout as error:
         return Outcome(EventStatus.QUEUED, str(error), delay=retry_delay(1)), client
     return Outcome(EventStatus.DELIVERED), client
+
+
+def _superseded(newer: InboundEvent) -> Outcome:
+    received = timezone.localtime(newer.received_at).isoformat(timespec="seconds")
+    return Outcome(
+        EventStatus.SKIPPED,
+        f"Older than event #{newer.pk} (received {received}), already delivered to this "
+        "lead: sending this one would overwrite newer data.",
+    )
 
 
 def _paused(account: Account) -> Outcome:
@@ -168,7 +196,9 @@ def _paused(account: Account) -> Outcome:
     return Outcome(EventStatus.QUEUED, reason + "; reconnect it to resume.", paused=True)
 
 
-def _outcome_of_error(event: InboundEvent, error: amocrm.AmoCRMError, lead_id: int) -> Outcome:
+def _outcome_of_error(
+    event: InboundEvent, error: amocrm.AmoCRMError, lead_id: int | str
+) -> Outcome:
     if isinstance(error, amocrm.Unauthorized):
         # AmoCRM no longer accepts the account's tokens and no refresh helped: only an admin
         # reconnecting it can, so its events wait instead of failing.

@@ -18,6 +18,9 @@ class FlowKindSpec:
     values: Callable[..., dict]
     sources: dict[str, str]
     field_types: dict[str, str]
+    # The named value holding a booking status, for moving the lead between stages;
+    # None for kinds that have no such status.
+    status_source: str | None = None
 
     def values_for(self, data: dict, *, tz: ZoneInfo) -> dict:
         return self.values(data, tz=tz)
@@ -29,6 +32,7 @@ FLOW_KINDS: dict[str, FlowKindSpec] = {
         values=lambda data, tz: transforms.booked_values(data),
         sources=transforms.BOOKED_SOURCES,
         field_types=transforms.BOOKED_FIELD_TYPES,
+        status_source="status",
     ),
     FlowKind.MC: FlowKindSpec(
         schema=schemas.MedicalCentreSerializer,

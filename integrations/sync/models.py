@@ -5,7 +5,11 @@ from django.db import models
 from django.utils import timezone
 
 from integrations.amocrm.encoding import FieldType
-from integrations.amocrm.models import Account
+from integrations.amocrm.models import Account, Pipeline, Status
+
+# Won and lost exist in every pipeline under the same ids (reference section 6).
+CLOSED_STATUS_IDS = frozenset({142, 143})
+UNSORTED_STATUS_TYPE = 1
 
 
 class FlowKind(models.TextChoices):
@@ -59,6 +63,42 @@ class Flow(models.Model):
     def clean(self):
         if not self.endpoint_path.startswith("/"):
             raise ValidationError({"endpoint_path": "The path must start with '/'."})
+        if self.mock_pipeline_id is not None or self.mock_status_id is not None:
+            errors = stage_errors(
+                account_id=self.account_id,
+                pipeline_id=self.mock_pipeline_id,
+                status_id=self.mock_status_id,
+            )
+            if errors:
+                raise ValidationError({f"mock_{name}": message for name, message in errors.items()})
+
+
+def stage_errors(
+    *, account_id: int | None, pipeline_id: int | None, status_id: int | None
+) -> dict[str, str]:
+    """What is wrong with a pipeline/status pair, judged by the account's catalogue.
+
+    Keys are ``pipeline_id`` and ``status_id``. Without a fetched catalogue nothing can be
+    judged and AmoCRM has the last word. A missing pipeline means "whichever holds the
+    status"; Unsorted is refused because AmoCRM moves leads there only by itself.
+    """
+    pipelines = Pipeline.objects.filter(account_id=account_id)
+    if account_id is None or not pipelines.exists():
+        return {}
+    if pipeline_id is not None and not pipelines.filter(pipeline_id=pipeline_id).exists():
+        return {"pipeline_id": f"Pipeline {pipeline_id} is not in the account's catalogue."}
+    if status_id is None or status_id in CLOSED_STATUS_IDS:
+        return {}
+    statuses = Status.objects.filter(pipeline__account_id=account_id, status_id=status_id)
+    if pipeline_id is not None:
+        statuses = statuses.filter(pipeline__pipeline_id=pipeline_id)
+    status = statuses.first()
+    if status is None:
+        where = f"pipeline {pipeline_id}" if pipeline_id is not None else "any pipeline"
+        return {"status_id": f"Status {status_id} is not a stage of {where}."}
+    if status.type == UNSORTED_STATUS_TYPE:
+        return {"status_id": "Leads cannot be put into the Unsorted stage."}
+    return {}
 
 
 class FieldMapping(models.Model):
@@ -91,6 +131,57 @@ class FieldMapping(models.Model):
             raise ValidationError(
                 {"source": f"Unknown value for this flow; choose one of: {', '.join(sources)}."}
             )
+
+
+class BookingStatus(models.TextChoices):
+    """The statuses RDESK gives a booking (``schemas.BOOKING_STATUSES``)."""
+
+    BOOKED = "booked", "Booked"
+    CHECKIN = "checkin", "Checked in"
+    CHECKOUT = "checkout", "Checked out"
+    CANCEL = "cancel", "Cancelled"
+    WAITING = "waiting", "Waiting list"
+
+
+class FlowStatusMapping(models.Model):
+    """Moves the lead to an AmoCRM pipeline stage when its booking reaches a status.
+
+    Statuses without a row leave the lead's stage alone.
+    """
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="status_mappings")
+    booking_status = models.CharField(max_length=20, choices=BookingStatus)
+    pipeline_id = models.BigIntegerField("AmoCRM pipeline id")
+    status_id = models.BigIntegerField(
+        "AmoCRM status id", help_text="142 (won) and 143 (lost) exist in every pipeline."
+    )
+
+    class Meta:
+        ordering = ["flow", "booking_status"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "booking_status"], name="uniq_booking_status_per_flow"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booking_status} -> {self.pipeline_id}/{self.status_id}"
+
+    def clean(self):
+        from integrations.sync.kinds import FLOW_KINDS
+
+        if self.flow_id is None:
+            return
+        if FLOW_KINDS[self.flow.kind].status_source is None:
+            raise ValidationError(
+                f"Flow '{self.flow}' has no booking status: only booking flows move leads "
+                "through the pipeline."
+            )
+        errors = stage_errors(
+            account_id=self.flow.account_id, pipeline_id=self.pipeline_id, status_id=self.status_id
+        )
+        if errors:
+            raise ValidationError(errors)
 
 
 class EventStatus(models.TextChoices):
@@ -135,6 +226,8 @@ class InboundEvent(models.Model):
             models.Index(fields=["rdesk_id"], name="event_rdesk_id_idx"),
             models.Index(fields=["lead_id"], name="event_lead_id_idx"),
             models.Index(fields=["body_hash"], name="event_body_hash_idx"),
+            # "Was a newer event for this lead delivered?", asked before every send.
+            models.Index(fields=["lead_id", "status", "received_at"], name="event_lead_order_idx"),
         ]
 
     def __str__(self) -> str:

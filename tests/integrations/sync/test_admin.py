@@ -14,6 +14,7 @@ from tests.factories import (
     DeliveryAttemptFactory,
     InboundEventFactory,
     LeadAliasFactory,
+    PipelineFactory,
     StatusFactory,
 )
 from tests.integrations.rdesk.payloads import load_item
@@ -298,3 +299,132 @@ def test_flow_admin_lists_the_seeded_flows(admin_client, db):
     response = admin_client.get(changelist("sync.flow"))
 
     assert listed(response) == set(Flow.objects.values_list("pk", flat=True))
+
+
+# --- pipeline stages ------------------------------------------------------------------
+
+
+@pytest.fixture
+def pipelines(account):
+    """The account's catalogue: a bookings pipeline with two stages."""
+    pipeline = PipelineFactory(account=account, pipeline_id=10156066, name="Бронирования")
+    StatusFactory(pipeline=pipeline, status_id=80453094, name="Новая бронь")
+    StatusFactory(pipeline=pipeline, status_id=80453096, name="Заезд")
+    return pipeline
+
+
+def inline_formset(response, model_name: str):
+    return next(
+        inline.formset
+        for inline in response.context["inline_admin_formsets"]
+        if inline.formset.model.__name__ == model_name
+    )
+
+
+def test_booked_flow_page_maps_booking_statuses_to_stages_chosen_by_name(
+    admin_client, booked_flow, pipelines
+):
+    response = admin_client.get(change("sync.flow", booked_flow.pk))
+
+    form = inline_formset(response, "FlowStatusMapping").empty_form
+    assert dict(form.fields["pipeline_id"].choices)[10156066] == "Бронирования (10156066)"
+    stages = dict(form.fields["status_id"].choices)["Бронирования (10156066)"]
+    assert (80453096, "Заезд (80453096)") in stages
+
+
+def test_booked_flow_page_takes_stage_ids_by_hand_before_the_catalogue_is_fetched(
+    admin_client, booked_flow
+):
+    response = admin_client.get(change("sync.flow", booked_flow.pk))
+
+    form = inline_formset(response, "FlowStatusMapping").empty_form
+    assert not hasattr(form.fields["status_id"], "choices")
+
+
+def test_mc_flow_page_has_no_booking_status_mappings(admin_client, mc_flow):
+    response = admin_client.get(change("sync.flow", mc_flow.pk))
+
+    models = [i.formset.model.__name__ for i in response.context["inline_admin_formsets"]]
+    assert models == ["FieldMapping"]
+
+
+def test_mock_pipeline_and_stage_are_chosen_by_name_once_the_catalogue_is_fetched(
+    admin_client, booked_flow, pipelines
+):
+    response = admin_client.get(change("sync.flow", booked_flow.pk))
+
+    fields = response.context["adminform"].form.fields
+    assert dict(fields["mock_pipeline_id"].choices)[""] == "(the main one)"
+    assert dict(fields["mock_pipeline_id"].choices)[10156066] == "Бронирования (10156066)"
+    assert fields["mock_status_id"].required is False
+
+
+def form_values(form) -> dict:
+    """What the browser would post back for a rendered form, unchanged."""
+    values = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or value is False:
+            continue
+        values[form.add_prefix(name)] = "on" if value is True else value
+    return values
+
+
+def flow_page_data(response) -> dict:
+    data = form_values(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        data.update(form_values(inline.formset.management_form))
+        for form in inline.formset.forms:
+            data.update(form_values(form))
+    return {**data, "_save": "Save"}
+
+
+def test_mock_mode_and_a_stage_move_are_switched_on_in_the_flow_admin(
+    admin_client, booked_flow, pipelines
+):
+    page = change("sync.flow", booked_flow.pk)
+    data = flow_page_data(admin_client.get(page))
+    data.update(
+        {
+            "mock_lead_id": "on",
+            "mock_pipeline_id": "10156066",
+            "status_mappings-TOTAL_FORMS": "1",
+            "status_mappings-0-booking_status": "checkin",
+            "status_mappings-0-pipeline_id": "10156066",
+            "status_mappings-0-status_id": "80453096",
+        }
+    )
+
+    response = admin_client.post(page, data)
+
+    assert response.status_code == 302, response.context["errors"]
+    booked_flow.refresh_from_db()
+    assert (booked_flow.mock_lead_id, booked_flow.mock_pipeline_id) == (True, 10156066)
+    assert booked_flow.mock_status_id is None
+    mapping = booked_flow.status_mappings.get()
+    assert (mapping.booking_status, mapping.pipeline_id, mapping.status_id) == (
+        "checkin",
+        10156066,
+        80453096,
+    )
+
+
+def test_flow_admin_refuses_a_stage_of_another_pipeline(admin_client, booked_flow, pipelines):
+    other = PipelineFactory(account=booked_flow.account, pipeline_id=10164486, name="Медцентр")
+    StatusFactory(pipeline=other, status_id=80512652, name="Оплачено")
+    page = change("sync.flow", booked_flow.pk)
+    data = flow_page_data(admin_client.get(page))
+    data.update(
+        {
+            "status_mappings-TOTAL_FORMS": "1",
+            "status_mappings-0-booking_status": "checkin",
+            "status_mappings-0-pipeline_id": "10156066",
+            "status_mappings-0-status_id": "80512652",
+        }
+    )
+
+    response = admin_client.post(page, data)
+
+    assert response.status_code == 200
+    assert "Status 80512652 is not a stage of pipeline 10156066." in response.content.decode()
+    assert not booked_flow.status_mappings.exists()

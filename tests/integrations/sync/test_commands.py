@@ -1,4 +1,4 @@
-"""bootstrap_from_env: the old service's AMO_* variables become the account, once."""
+"""bootstrap_from_env: AMO_* variables become the account, once; --mocked-lead-id mock mode."""
 
 from io import StringIO
 from urllib.parse import parse_qs
@@ -30,6 +30,7 @@ def amo_env(settings, db):
     settings.AMO_LONG_LIVED_TOKEN = ""
     settings.AMO_AUTH_CODE = ""
     settings.AMO_TIMEZONE = "Asia/Yekaterinburg"
+    settings.MOCKED_LEAD_ID = False
     return settings
 
 
@@ -205,3 +206,67 @@ def test_subdomain_changed_in_the_admin_does_not_create_a_second_account(amo_env
     account = Account.objects.get()
     assert account.subdomain == "zdravnitsa-new"
     assert "Found account 'zdravnitsa'" in output
+
+
+# --- the old service's --mocked-lead-id ------------------------------------------------
+
+
+def bootstrap_with(*args: str) -> str:
+    out = StringIO()
+    call_command("bootstrap_from_env", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def mock_modes() -> dict[str, bool]:
+    return dict(Flow.objects.values_list("kind", "mock_lead_id"))
+
+
+def test_mocked_lead_id_flag_turns_mock_mode_on_for_both_flows(amo_env, amocrm_http):
+    output = bootstrap_with("--mocked-lead-id")
+
+    assert mock_modes() == {"booked": True, "mc": True}
+    assert "Mock lead id mode turned on for 2 flow(s)." in output
+
+
+def test_mocked_lead_id_variable_does_what_the_flag_does(amo_env, amocrm_http):
+    amo_env.MOCKED_LEAD_ID = True
+
+    bootstrap_with()
+
+    assert mock_modes() == {"booked": True, "mc": True}
+
+
+def test_mocked_lead_id_flag_is_idempotent(amo_env, amocrm_http):
+    bootstrap_with("--mocked-lead-id")
+
+    output = bootstrap_with("--mocked-lead-id")
+
+    assert mock_modes() == {"booked": True, "mc": True}
+    assert "Mock lead id mode is on for every flow." in output
+
+
+def test_mock_pipeline_and_status_seeded_from_the_old_variables_are_kept(amo_env, amocrm_http):
+    Flow.objects.filter(kind="booked").update(mock_pipeline_id=10156066, mock_status_id=80453094)
+
+    bootstrap_with("--mocked-lead-id")
+
+    booked = Flow.objects.get(kind="booked")
+    assert (booked.mock_pipeline_id, booked.mock_status_id) == (10156066, 80453094)
+
+
+def test_mock_mode_is_left_as_it_is_without_the_flag(amo_env, amocrm_http):
+    Flow.objects.filter(kind="mc").update(mock_lead_id=True)
+
+    bootstrap_with()
+
+    assert mock_modes() == {"booked": False, "mc": True}
+
+
+def test_mocked_lead_id_flag_works_without_the_amo_variables(amo_env, amocrm_http):
+    amo_env.AMO_SUBDOMAIN = ""
+    amo_env.AMO_BASE_URL = ""
+
+    bootstrap_with("--mocked-lead-id")
+
+    assert mock_modes() == {"booked": True, "mc": True}
+    assert not Account.objects.exists()

@@ -94,3 +94,15 @@ def test_seeding_again_leaves_existing_flows_as_the_admin_left_them(monkeypatch)
     booked.refresh_from_db()
     assert booked.endpoint_path == "/edited/in/admin"
     assert "doc_num" not in [source for source, _, _ in mappings_of(booked)]
+
+
+def test_old_mock_pipeline_variables_seed_the_medical_centre_flow_too(monkeypatch):
+    Flow.objects.all().delete()
+    monkeypatch.setenv("MOCK_PIPELINE_MC_ID", "10164486")
+    monkeypatch.setenv("MOCK_PIPELINE_MC_STATUS_ID", "80512650")
+
+    seed_module.seed(apps, None)
+
+    mc = Flow.objects.get(kind="mc")
+    assert (mc.mock_pipeline_id, mc.mock_status_id) == (10164486, 80512650)
+    assert mc.mock_lead_id is False  # the mode itself is the --mocked-lead-id flag's

@@ -1,4 +1,8 @@
-"""Turns the old service's AMO_* variables into the AmoCRM account, once; safe to rerun."""
+"""Turns the old service's AMO_* variables into the AmoCRM account, once; safe to rerun.
+
+Also takes the old service's ``--mocked-lead-id`` flag (or ``MOCKED_LEAD_ID=1``), which
+turns mock lead id mode on for every flow.
+"""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -16,7 +20,17 @@ class Command(BaseCommand):
         "account, and exchange AMO_AUTH_CODE when the account has no token yet."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--mocked-lead-id",
+            action="store_true",
+            help="Turn mock lead id mode on for every flow (as the old service's flag did); "
+            "MOCKED_LEAD_ID=1 does the same.",
+        )
+
+    def handle(self, *args, mocked_lead_id=False, **options):
+        if mocked_lead_id or settings.MOCKED_LEAD_ID:
+            self._mock_mode_on()
         if not (settings.AMO_SUBDOMAIN or settings.AMO_BASE_URL):
             self.stdout.write("AMO_SUBDOMAIN and AMO_BASE_URL are unset: nothing to bootstrap.")
             return
@@ -46,3 +60,12 @@ class Command(BaseCommand):
                 self.stderr.write(f"AMO_AUTH_CODE could not be exchanged: {error.detail}")
             else:
                 self.stdout.write("Exchanged AMO_AUTH_CODE: the account is connected.")
+
+    def _mock_mode_on(self) -> None:
+        # Every start with the flag turns it on again, as the old service's flag meant;
+        # switching it off in the admin lasts once the flag is no longer passed.
+        switched = Flow.objects.filter(mock_lead_id=False).update(mock_lead_id=True)
+        if switched:
+            self.stdout.write(f"Mock lead id mode turned on for {switched} flow(s).")
+        else:
+            self.stdout.write("Mock lead id mode is on for every flow.")

@@ -1,0 +1,275 @@
+"""Which AmoCRM lead an event updates, where in the pipeline it goes, and whether it is stale.
+
+Direct mode: the RDESK lead id is the AmoCRM lead id. Mock lead id mode (for pointing a
+deployment at any AmoCRM account): RDESK lead id N stands for the AmoCRM lead named
+``ID_N``, found by search or created in the flow's pipeline and stage, and remembered as
+a ``LeadAlias`` so later events for N make no search at all.
+"""
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+
+from integrations.amocrm import client as amocrm
+from integrations.amocrm.client import AmoCRMClient
+from integrations.amocrm.models import Pipeline
+from integrations.sync.kinds import FLOW_KINDS
+from integrations.sync.models import (
+    CLOSED_STATUS_IDS,
+    UNSORTED_STATUS_TYPE,
+    EventStatus,
+    Flow,
+    InboundEvent,
+    LeadAlias,
+)
+
+SEARCH_PAGE_SIZE = 250
+# AmoCRM's query is a substring search, so ID_1 also finds ID_10, ID_100...; past this
+# many pages the search gives up rather than create a duplicate on a guess.
+MAX_SEARCH_PAGES = 40
+
+# SQLite (the embedded mode) has no lock another process would see. The embedded mode
+# runs one worker process, whose threads this lock serialises instead.
+_PROCESS_LOCK = threading.Lock()
+
+
+class LeadTargetError(Exception):
+    """The lead to update can be neither found nor created; retrying will not help."""
+
+
+def mock_lead_name(rdesk_lead_id: int) -> str:
+    """The name of the AmoCRM lead that stands for an RDESK lead in mock lead id mode."""
+    return f"ID_{rdesk_lead_id}"
+
+
+def lead_target(*, flow: Flow, rdesk_lead_id: int, client: AmoCRMClient) -> int:
+    """The id of the AmoCRM lead that an event of ``flow`` about ``rdesk_lead_id`` updates.
+
+    In mock lead id mode the lead is looked up in ``LeadAlias`` first (no call), then
+    searched for by name and created when missing, through ``client``. Events about the
+    same new lead arriving at once create it once. Raises ``LeadTargetError`` when AmoCRM
+    refuses to create it, ``AmoCRMError`` when a call fails otherwise.
+    """
+    if not flow.mock_lead_id:
+        return rdesk_lead_id
+    account_id = flow.account_id
+    cached = _alias(account_id, rdesk_lead_id)
+    if cached is not None:
+        return cached
+    with _creation_lock(account_id=account_id, rdesk_lead_id=rdesk_lead_id):
+        # Whoever held the lock before us may have just found or made the lead.
+        cached = _alias(account_id, rdesk_lead_id)
+        if cached is not None:
+            return cached
+        name = mock_lead_name(rdesk_lead_id)
+        lead_id = _lead_named(client, name)
+        if lead_id is None:
+            lead_id = _lead_create(flow=flow, name=name, client=client)
+        return _alias_save(account_id, rdesk_lead_id, lead_id)
+
+
+def status_move_build(*, flow: Flow, values: dict) -> dict:
+    """The ``pipeline_id`` and ``status_id`` to add to the lead update, or ``{}``.
+
+    Only when the flow maps the payload's booking status to a stage: an unmapped status
+    (and a flow kind without a booking status) leaves the lead where it is.
+    """
+    source = FLOW_KINDS[flow.kind].status_source
+    if source is None or not values.get(source):
+        return {}
+    mapping = flow.status_mappings.filter(booking_status=values[source]).first()
+    if mapping is None:
+        return {}
+    # Sent together always: won (142) and lost (143) exist in every pipeline, so the
+    # status alone would not say which one the lead belongs to.
+    return {"pipeline_id": mapping.pipeline_id, "status_id": mapping.status_id}
+
+
+def newer_event_find(*, event: InboundEvent) -> InboundEvent | None:
+    """The latest delivered event about the same lead that arrived after ``event``.
+
+    "Same lead" is the same AmoCRM account and RDESK lead id, whichever flow brought the
+    event: both flows write the shared fields (created at, paid, RDESK id). "After" is
+    arrival order: ``received_at``, then id for events of one request.
+    """
+    if not event.lead_id:
+        return None
+    return (
+        InboundEvent.objects.filter(
+            flow__account_id=event.flow.account_id,
+            lead_id=event.lead_id,
+            status=EventStatus.DELIVERED,
+        )
+        .filter(
+            Q(received_at__gt=event.received_at) | Q(received_at=event.received_at, pk__gt=event.pk)
+        )
+        .order_by("-received_at", "-pk")
+        .first()
+    )
+
+
+def _alias(account_id: int, rdesk_lead_id: int) -> int | None:
+    return (
+        LeadAlias.objects.filter(account_id=account_id, rdesk_lead_id=rdesk_lead_id)
+        .values_list("amocrm_lead_id", flat=True)
+        .first()
+    )
+
+
+def _alias_save(account_id: int, rdesk_lead_id: int, lead_id: int) -> int:
+    try:
+        with transaction.atomic():
+            LeadAlias.objects.create(
+                account_id=account_id, rdesk_lead_id=rdesk_lead_id, amocrm_lead_id=lead_id
+            )
+    except IntegrityError:
+        # Only reachable where the lock is process-local (two processes on SQLite): the
+        # alias saved first wins, so every event still goes to one lead.
+        return _alias(account_id, rdesk_lead_id)
+    return lead_id
+
+
+@contextmanager
+def _creation_lock(*, account_id: int, rdesk_lead_id: int) -> Iterator[None]:
+    """Serialises finding and creating the mock lead for one account and RDESK lead id.
+
+    A PostgreSQL session-level advisory lock, not a row lock in a transaction: the calls
+    made while it is held may refresh the account's token, and that new pair must be
+    committed at once (a rolled-back refresh would lose the only valid refresh token).
+    The lock is released when the block ends or when the worker's connection dies.
+    """
+    if connection.vendor != "postgresql":
+        with _PROCESS_LOCK:
+            yield
+        return
+    digest = hashlib.blake2b(f"mock-lead:{account_id}:{rdesk_lead_id}".encode(), digest_size=8)
+    key = int.from_bytes(digest.digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _lead_named(client: AmoCRMClient, name: str) -> int | None:
+    """The lead named exactly ``name``; the oldest one if an earlier tool made several."""
+    matches = []
+    for page in range(1, MAX_SEARCH_PAGES + 1):
+        body = client.request(
+            "GET",
+            amocrm.LEADS_PATH,
+            params={"query": name, "limit": SEARCH_PAGE_SIZE, "page": page},
+        )
+        if body is None:  # 204: nothing (more) found
+            break
+        leads = body.get("_embedded", {}).get("leads", [])
+        matches.extend(lead["id"] for lead in leads if lead.get("name") == name)
+        if "next" not in body.get("_links", {}):
+            break
+    else:
+        raise LeadTargetError(
+            f"Searching AmoCRM for {name} found more than "
+            f"{MAX_SEARCH_PAGES * SEARCH_PAGE_SIZE} leads; create the lead by hand."
+        )
+    return min(matches) if matches else None
+
+
+def _lead_create(*, flow: Flow, name: str, client: AmoCRMClient) -> int:
+    pipeline_id, status_id = _mock_stage(flow=flow, client=client)
+    lead = {"name": name}
+    if pipeline_id is not None:
+        lead["pipeline_id"] = pipeline_id
+    if status_id is not None:
+        lead["status_id"] = status_id
+    try:
+        created = client.leads_create([lead])
+    except (amocrm.ValidationFailed, amocrm.NotFound) as error:
+        raise LeadTargetError(
+            f"AmoCRM refused to create lead {name} in pipeline {pipeline_id}, "
+            f"status {status_id}: {error.detail}"
+        ) from error
+    return created[0]["id"]
+
+
+def _mock_stage(*, flow: Flow, client: AmoCRMClient) -> tuple[int | None, int | None]:
+    """The flow's pipeline and status for created leads, defaults filled in.
+
+    No pipeline: the one holding the configured status, else the main one. No status:
+    the pipeline's first working stage (not Unsorted, which rejects later updates, and
+    not won or lost).
+    """
+    pipeline_id, status_id = flow.mock_pipeline_id, flow.mock_status_id
+    if pipeline_id is not None and status_id is not None:
+        return pipeline_id, status_id
+    pipelines = _pipelines(account_id=flow.account_id, client=client)
+    if pipeline_id is not None:
+        pipeline = next((p for p in pipelines if p["id"] == pipeline_id), None)
+        if pipeline is None:
+            return pipeline_id, None  # AmoCRM will say what is wrong with it
+    else:
+        pipeline = _owner(pipelines, status_id) or _main(pipelines)
+        if pipeline is None:
+            return None, status_id
+    if status_id is None:
+        status_id = _first_stage(pipeline)
+    return pipeline["id"], status_id
+
+
+def _pipelines(*, account_id: int, client: AmoCRMClient) -> list[dict]:
+    """The account's pipelines and stages: the fetched catalogue, else the API's list."""
+    fetched = Pipeline.objects.filter(account_id=account_id).prefetch_related("statuses")
+    if fetched:
+        return [
+            {
+                "id": pipeline.pipeline_id,
+                "is_main": pipeline.is_main,
+                "sort": pipeline.sort,
+                "statuses": [
+                    {"id": s.status_id, "sort": s.sort, "type": s.type}
+                    for s in pipeline.statuses.all()
+                ],
+            }
+            for pipeline in fetched
+        ]
+    return [
+        {
+            "id": item["id"],
+            "is_main": bool(item.get("is_main")),
+            "sort": item.get("sort") or 0,
+            "statuses": [
+                {"id": s["id"], "sort": s.get("sort") or 0, "type": s.get("type") or 0}
+                for s in item.get("_embedded", {}).get("statuses", [])
+            ],
+        }
+        for item in client.pipelines_list()
+    ]
+
+
+def _main(pipelines: list[dict]) -> dict | None:
+    if not pipelines:
+        return None
+    main = next((p for p in pipelines if p["is_main"]), None)
+    return main or min(pipelines, key=lambda p: (p["sort"], p["id"]))
+
+
+def _owner(pipelines: list[dict], status_id: int | None) -> dict | None:
+    if status_id is None or status_id in CLOSED_STATUS_IDS:
+        return None
+    return next((p for p in pipelines if any(s["id"] == status_id for s in p["statuses"])), None)
+
+
+def _first_stage(pipeline: dict) -> int | None:
+    working = [
+        s
+        for s in pipeline["statuses"]
+        if s["type"] != UNSORTED_STATUS_TYPE and s["id"] not in CLOSED_STATUS_IDS
+    ]
+    if not working:
+        return None  # AmoCRM then picks the stage itself
+    return min(working, key=lambda s: (s["sort"], s["id"]))["id"]
