@@ -8,7 +8,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
-from django.utils.timesince import timesince
+from django.utils.formats import date_format
+from django.utils.timesince import timesince, timeuntil
 
 from integrations.amocrm.client import AmoCRMError
 from integrations.amocrm.models import (
@@ -137,7 +138,13 @@ class AccountAdmin(admin.ModelAdmin):
     @admin.display(description="access token expires")
     def token_expires_at(self, obj):
         token = Token.objects.filter(account=obj).first()
-        return token.expires_at if token else None
+        if token is None:
+            return "none"
+        # A computed value is shown as str() by the admin: format it as a date is.
+        when = date_format(timezone.localtime(token.expires_at), "DATETIME_FORMAT")
+        if token.expires_at <= timezone.now():
+            return f"{when} (expired; refreshed on next use)"
+        return f"{when} (in {timeuntil(token.expires_at)})"
 
     @admin.display(description="refresh token")
     def refresh_token_age(self, obj):

@@ -425,7 +425,7 @@ class AmoCRMClient:
             },
         )
         if self.audit:
-            _call_store(self.account, call)
+            call_record(account=self.account, call=call)
         if self.on_call is not None:
             self.on_call(call)
 
@@ -437,7 +437,8 @@ def _json_or_none(response: requests.Response) -> Any:
         return None
 
 
-def _call_store(account, call: ApiCall) -> None:
+def call_record(*, account, call: ApiCall) -> None:
+    """Stores a call made outside a delivery as an ``ApiCallRecord`` (already redacted)."""
     from integrations.amocrm.models import ApiCallRecord
 
     if account.pk is None:

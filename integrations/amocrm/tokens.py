@@ -12,7 +12,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.amocrm.client import AmoCRMClient, AmoCRMError, OAuthFailed, Unauthorized
+from integrations.amocrm.client import (
+    AmoCRMClient,
+    AmoCRMError,
+    OAuthFailed,
+    Unauthorized,
+    call_record,
+)
 from integrations.amocrm.models import Account, Token
 from integrations.amocrm.ratelimit import limiter_get
 from integrations.amocrm.signals import account_connected
@@ -77,6 +83,8 @@ class AccountTokens:
         return self._refresh(stale=rejected)
 
     def _refresh(self, *, stale: str) -> str:
+        # The call is recorded after the transaction: a refused refresh rolls it back.
+        client = AmoCRMClient(self.account, limiter=limiter_get(), audit=False)
         try:
             with transaction.atomic():
                 token = Token.objects.select_for_update().get(account=self.account)
@@ -84,13 +92,15 @@ class AccountTokens:
                     return token.access_token  # another worker refreshed while we waited
                 if not token.refresh_token:
                     raise Unauthorized(f"Account {self.account} has no refresh token")
-                client = AmoCRMClient(self.account, limiter=limiter_get())
                 pair = client.token_from_refresh(token.refresh_token)
                 token = token_store(account=self.account, pair=pair)
         except OAuthFailed as error:
             # Outside the transaction, so the disconnection is committed.
             account_disconnect(account=self.account, reason=f"Refresh refused: {error.detail}")
             raise Unauthorized(error.detail, call=error.call, status=error.status) from error
+        finally:
+            for call in client.calls:
+                call_record(account=self.account, call=call)
         logger.info("amocrm token refreshed", extra={"account": self.account.pk})
         return token.access_token
 

@@ -29,7 +29,10 @@ _HINTS = [
 
 def _explain(error: amocrm.AmoCRMError) -> str:
     if isinstance(error, amocrm.Unavailable):
-        return f"AmoCRM could not be reached: {error.detail}. Try again in a few minutes."
+        if error.status is None:  # no answer at all: refused, timed out, no route
+            cause = type(error.__cause__ or error).__name__
+            return f"AmoCRM could not be reached ({cause}). Try again in a few minutes."
+        return f"AmoCRM is unavailable ({error.detail}). Try again in a few minutes."
     text = f"{getattr(error, 'hint', '')} {error.detail}".lower()
     for needle, explanation in _HINTS:
         if needle in text:
