@@ -1,14 +1,17 @@
 """Shared fixtures: sample payloads, seeded flows, an account with a token, the emulator."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import redis
 
 from integrations.amocrm.emulator.server import EmulatorServer
 from integrations.amocrm.tokens import token_store
 from integrations.sync.models import Flow
 from tests.factories import AccountFactory, TokenFactory
+from tests.workers import WorkerProcess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -96,3 +99,12 @@ def enqueued():
 
     with mock.patch.object(deliver_event, "apply_async") as apply_async:
         yield apply_async
+
+
+@pytest.fixture
+def worker():
+    """A real Celery worker process, on an emptied Redis test database."""
+    redis.Redis.from_url(os.environ["HUB_TEST_REDIS_URL"]).flushdb()
+    process = WorkerProcess()
+    yield process
+    process.stop()

@@ -1,4 +1,5 @@
-"""A real Celery worker process for end-to-end tests, on the test database and Redis."""
+"""End-to-end test support: a real Celery worker process on the test database and Redis,
+and what tests wait for and read back from the emulator."""
 
 import os
 import subprocess
@@ -7,6 +8,8 @@ import time
 from pathlib import Path
 
 from django.db import connection
+
+from integrations.sync.models import InboundEvent
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -76,3 +79,21 @@ class WorkerProcess:
             self.process.kill()
             self.process.wait()
         self._log.close()
+        self.log_path.unlink(missing_ok=True)
+
+
+def wait_for_status(status: str, timeout: float = 30.0) -> InboundEvent:
+    """The newest event, once it reaches ``status`` (the worker runs in another process)."""
+    deadline = time.monotonic() + timeout
+    event = None
+    while time.monotonic() < deadline:
+        event = InboundEvent.objects.order_by("-id").first()
+        if event is not None and event.status == status:
+            return event
+        time.sleep(0.2)
+    raise AssertionError(f"no event reached {status}; last: {event and event.status}")
+
+
+def field_values(lead: dict) -> dict[int, list]:
+    """A lead's custom field values by field id, as AmoCRM returns them."""
+    return {f["field_id"]: [v["value"] for v in f["values"]] for f in lead["custom_fields_values"]}

@@ -10,6 +10,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timesince import timesince, timeuntil
+from django.views.decorators.http import require_POST
 
 from integrations.amocrm.client import AmoCRMError
 from integrations.amocrm.models import (
@@ -121,7 +122,7 @@ class AccountAdmin(admin.ModelAdmin):
         urls = [
             path(
                 "<int:account_id>/test-connection/",
-                self.admin_site.admin_view(self.test_connection_view),
+                self.admin_site.admin_view(require_POST(self.test_connection_view)),
                 name="amocrm_account_test_connection",
             )
         ]
@@ -202,9 +203,16 @@ class AccountAdmin(admin.ModelAdmin):
 class ApiCallRecordAdmin(admin.ModelAdmin):
     """Calls made outside deliveries; read-only like the rest of the audit trail."""
 
-    list_display = ["started_at", "account", "method", "url", "response_status", "duration_ms"]
+    list_display = [
+        "started_at",
+        "account",
+        "request_method",
+        "request_url",
+        "response_status",
+        "duration_ms",
+    ]
     list_filter = ["account", "response_status", "error_class", "started_at"]
-    search_fields = ["url"]
+    search_fields = ["request_url"]
     date_hierarchy = "started_at"
 
     def has_add_permission(self, request):

@@ -443,15 +443,4 @@ def call_record(*, account, call: ApiCall) -> None:
 
     if account.pk is None:
         return
-    ApiCallRecord.objects.create(
-        account=account,
-        started_at=call.started_at,
-        duration_ms=call.duration_ms,
-        method=call.method,
-        url=call.url[:500],
-        request_body=call.request_body,
-        response_status=call.status,
-        response_body=call.response_body,
-        error_class=call.error_class,
-        error_detail=call.error_detail,
-    )
+    ApiCallRecord.from_call(call, account=account).save()

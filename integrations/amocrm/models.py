@@ -141,18 +141,13 @@ class Status(models.Model):
         return f"{self.pipeline.name} / {self.name} ({self.status_id})"
 
 
-class ApiCallRecord(models.Model):
-    """A call to AmoCRM made outside a delivery (token, catalogue, connection test).
+class CallRecord(models.Model):
+    """What an audit row keeps of one HTTP call to AmoCRM (secrets already redacted)."""
 
-    Delivery calls are kept with their event as ``sync.DeliveryAttempt``; together the
-    two tables hold every call the hub made. Secrets are redacted before they get here.
-    """
-
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_calls")
     started_at = models.DateTimeField(default=django_timezone.now)
     duration_ms = models.PositiveIntegerField(default=0)
-    method = models.CharField(max_length=10)
-    url = models.CharField(max_length=500)
+    request_method = models.CharField(max_length=10)
+    request_url = models.CharField(max_length=500)
     request_body = models.JSONField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.TextField(blank=True)
@@ -160,8 +155,37 @@ class ApiCallRecord(models.Model):
     error_detail = models.TextField(blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["account", "started_at"], name="apicall_account_idx")]
 
     def __str__(self) -> str:
-        return f"{self.method} {self.url} -> {self.response_status}"
+        return f"{self.request_method} {self.request_url} -> {self.response_status}"
+
+    @classmethod
+    def from_call(cls, call, **related):
+        """An unsaved row for a client ``ApiCall``; ``related`` names its owner."""
+        return cls(
+            **related,
+            started_at=call.started_at,
+            duration_ms=call.duration_ms,
+            request_method=call.method,
+            request_url=call.url[:500],
+            request_body=call.request_body,
+            response_status=call.status,
+            response_body=call.response_body,
+            error_class=call.error_class,
+            error_detail=call.error_detail,
+        )
+
+
+class ApiCallRecord(CallRecord):
+    """A call to AmoCRM made outside a delivery (token, catalogue, connection test).
+
+    Delivery calls are kept with their event as ``sync.DeliveryAttempt``; together the
+    two tables hold every call the hub made.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_calls")
+
+    class Meta(CallRecord.Meta):
+        indexes = [models.Index(fields=["account", "started_at"], name="apicall_account_idx")]

@@ -238,19 +238,7 @@ def event_finish(*, event: InboundEvent, outcome: Outcome, calls: list[ApiCall])
         event.attempts = max(0, event.attempts - 1)
     with transaction.atomic():
         DeliveryAttempt.objects.bulk_create(
-            DeliveryAttempt(
-                event=event,
-                started_at=call.started_at,
-                duration_ms=call.duration_ms,
-                request_method=call.method,
-                request_url=call.url[:500],
-                request_body=call.request_body,
-                response_status=call.status,
-                response_body=call.response_body,
-                error_class=call.error_class,
-                error_detail=call.error_detail,
-            )
-            for call in calls
+            DeliveryAttempt.from_call(call, event=event) for call in calls
         )
         event.save(
             update_fields=[

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from integrations.amocrm.encoding import FieldType
-from integrations.amocrm.models import Account, Pipeline, Status
+from integrations.amocrm.models import Account, CallRecord, Pipeline, Status
 
 # Won and lost exist in every pipeline under the same ids (reference section 6).
 CLOSED_STATUS_IDS = frozenset({142, 143})
@@ -239,28 +239,15 @@ class InboundEvent(models.Model):
         return bytes(self.raw_body).decode("utf-8", errors="replace")
 
 
-class DeliveryAttempt(models.Model):
+class DeliveryAttempt(CallRecord):
     """One call to AmoCRM made for an event: what was sent, what came back, how long."""
 
     event = models.ForeignKey(
         InboundEvent, on_delete=models.CASCADE, related_name="delivery_attempts"
     )
-    started_at = models.DateTimeField(default=timezone.now)
-    duration_ms = models.PositiveIntegerField(default=0)
-    request_method = models.CharField(max_length=10)
-    request_url = models.CharField(max_length=500)
-    request_body = models.JSONField(null=True, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.TextField(blank=True)
-    error_class = models.CharField(max_length=100, blank=True)
-    error_detail = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["-started_at", "-id"]
+    class Meta(CallRecord.Meta):
         indexes = [models.Index(fields=["started_at"], name="attempt_started_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.request_method} {self.request_url} -> {self.response_status}"
 
 
 class LeadAlias(models.Model):

@@ -80,7 +80,8 @@ def test_account_page_has_connect_and_test_connection_buttons(admin_client, emul
     assert f'<a href="/amocrm/oauth/start/{pk}/" class="viewsitelink">Connect to AmoCRM</a>' in (
         content
     )
-    assert f'<a href="/admin/amocrm/account/{pk}/test-connection/">Test connection</a>' in content
+    assert f'action="/admin/amocrm/account/{pk}/test-connection/"' in content
+    assert ">Test connection</button>" in content
 
 
 def test_new_account_page_has_no_connection_buttons(admin_client, db):
@@ -175,7 +176,7 @@ def test_accounts_list_shows_state_and_expiry(admin_client, emulator_account):
 def test_connection_button_reports_the_amocrm_account_it_reached(
     admin_client, emulator_account, emulator
 ):
-    response = admin_client.get(
+    response = admin_client.post(
         f"/admin/amocrm/account/{emulator_account.pk}/test-connection/", follow=True
     )
 
@@ -194,7 +195,7 @@ def test_connection_button_reports_the_amocrm_account_it_reached(
 def test_connection_button_reports_an_unreachable_amocrm(admin_client, emulator_account):
     Account.objects.filter(pk=emulator_account.pk).update(base_url=closed_url())
 
-    response = admin_client.get(
+    response = admin_client.post(
         f"/admin/amocrm/account/{emulator_account.pk}/test-connection/", follow=True
     )
 
@@ -209,7 +210,7 @@ def test_connection_button_reports_revoked_tokens_and_disconnects(
 ):
     emulator.state.revoke_tokens()  # what disabling the integration in AmoCRM does
 
-    response = admin_client.get(
+    response = admin_client.post(
         f"/admin/amocrm/account/{emulator_account.pk}/test-connection/", follow=True
     )
 
@@ -223,7 +224,7 @@ def test_connection_button_reports_revoked_tokens_and_disconnects(
 
 
 def test_connection_button_for_an_unknown_account_is_not_found(admin_client, db):
-    assert admin_client.get("/admin/amocrm/account/999999/test-connection/").status_code == 404
+    assert admin_client.post("/admin/amocrm/account/999999/test-connection/").status_code == 404
 
 
 def test_connection_action_reports_each_selected_account(admin_client, emulator_account):
@@ -349,3 +350,11 @@ def test_refused_refresh_pauses_deliveries_until_the_admin_reconnects(
 
     assert event_deliver(event_id=event.pk) == EventStatus.DELIVERED
     assert emulator.state.lead(LEAD_ID)["price"] == 153887
+
+
+def test_test_connection_refuses_a_get_so_prefetching_changes_nothing(
+    admin_client, emulator_account
+):
+    response = admin_client.get(f"/admin/amocrm/account/{emulator_account.pk}/test-connection/")
+
+    assert response.status_code == 405

@@ -23,7 +23,7 @@ from tests.integrations.rdesk.payloads import load_item
 def records() -> list[tuple[str, str, int | None]]:
     """(method, path, status) of each ApiCallRecord, oldest first."""
     return [
-        (r.method, r.url.split("://", 1)[1].split("/", 1)[1], r.response_status)
+        (r.request_method, r.request_url.split("://", 1)[1].split("/", 1)[1], r.response_status)
         for r in ApiCallRecord.objects.order_by("started_at", "id")
     ]
 
@@ -33,7 +33,10 @@ def test_code_exchange_is_recorded_with_the_tokens_redacted(admin_client, new_ac
 
     record = ApiCallRecord.objects.get()
     assert record.account == new_account
-    assert (record.method, record.url) == ("POST", f"{emulator.base_url}/oauth2/access_token")
+    assert (record.request_method, record.request_url) == (
+        "POST",
+        f"{emulator.base_url}/oauth2/access_token",
+    )
     assert record.request_body == {
         "grant_type": "authorization_code",
         "client_id": "emulator-client",
@@ -81,7 +84,7 @@ def test_refresh_that_reached_nothing_is_recorded(emulator_account):
         AccountTokens(emulator_account).access_token()
 
     record = ApiCallRecord.objects.get()
-    assert (record.method, record.response_status, record.error_class) == (
+    assert (record.request_method, record.response_status, record.error_class) == (
         "POST",
         None,
         "Unavailable",

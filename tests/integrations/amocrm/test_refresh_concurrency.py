@@ -86,7 +86,7 @@ def test_workers_seeing_an_expired_token_share_one_refresh(account, strict_emula
     assert stored.refresh_token != before.refresh_token
     assert strict_emulator.state.access_token_valid(stored.access_token)
     assert stored.refresh_token in strict_emulator.state.refresh_tokens
-    assert ApiCallRecord.objects.filter(url__endswith="/oauth2/access_token").count() == 1
+    assert ApiCallRecord.objects.filter(request_url__endswith="/oauth2/access_token").count() == 1
 
 
 def test_workers_rejected_with_401_at_once_share_one_refresh(account, strict_emulator):

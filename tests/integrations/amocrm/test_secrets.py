@@ -114,7 +114,7 @@ def account_lifecycle(admin_client, account, emulator) -> list[str]:
 
     # The admin's own calls: test the connection, fetch the catalogue.
     pages.append(
-        admin_client.get(f"/admin/amocrm/account/{account.pk}/test-connection/", follow=True)
+        admin_client.post(f"/admin/amocrm/account/{account.pk}/test-connection/", follow=True)
     )
     pages.append(
         admin_client.post(
@@ -132,7 +132,7 @@ def account_lifecycle(admin_client, account, emulator) -> list[str]:
         long_lived_token=emulator.state.issue_token(long_lived=True)["access_token"],
     )
     pages.append(
-        admin_client.get(f"/admin/amocrm/account/{long_lived.pk}/test-connection/", follow=True)
+        admin_client.post(f"/admin/amocrm/account/{long_lived.pk}/test-connection/", follow=True)
     )
 
     # A secret typed into a form that fails validation is not echoed back.
@@ -191,7 +191,7 @@ def test_no_secret_appears_in_logs_admin_pages_or_audit_rows(
     assert leaks == []
     # The places were not empty: the cycle was logged, paged and recorded.
     assert "amocrm token refreshed" in json_log.getvalue()
-    assert ApiCallRecord.objects.filter(url__endswith="/oauth2/access_token").count() >= 4
+    assert ApiCallRecord.objects.filter(request_url__endswith="/oauth2/access_token").count() >= 4
     assert DeliveryAttempt.objects.count() >= 5
 
 

@@ -4,18 +4,16 @@ RDESK's sample booking is posted to the intake; the worker delivers it to the em
 lead, which must then carry every mapped value in AmoCRM's own types and formats.
 """
 
-import os
 import time
 from datetime import UTC, datetime
 from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-import redis
 
 from integrations.sync.delivery import events_sweep
 from integrations.sync.models import EventStatus, Flow, InboundEvent
-from tests.workers import WorkerProcess
+from tests.workers import field_values, wait_for_status
 
 pytestmark = [
     pytest.mark.worker,
@@ -27,33 +25,11 @@ LEAD_ID = 23392663
 
 
 @pytest.fixture
-def worker():
-    redis.Redis.from_url(os.environ["HUB_TEST_REDIS_URL"]).flushdb()
-    process = WorkerProcess()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def connected_flow(emulator_account) -> Flow:
     flow = Flow.objects.get(kind="booked")
     flow.account = emulator_account
     flow.save()
     return flow
-
-
-def wait_for_status(status: str, timeout: float = 30.0) -> InboundEvent:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        event = InboundEvent.objects.order_by("-id").first()
-        if event is not None and event.status == status:
-            return event
-        time.sleep(0.2)
-    raise AssertionError(f"no event reached {status}; last: {event and event.status}")
-
-
-def field_values(lead: dict) -> dict[int, list]:
-    return {f["field_id"]: [v["value"] for v in f["values"]] for f in lead["custom_fields_values"]}
 
 
 def midnight(day: str) -> int:

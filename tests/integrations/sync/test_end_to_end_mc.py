@@ -4,16 +4,13 @@ A real PostgreSQL, Redis broker, Celery worker process and the emulator: RDESK's
 samples are posted to the intake and the worker delivers them to the emulator.
 """
 
-import os
-import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import redis
 
-from integrations.sync.models import EventStatus, FieldMapping, Flow, InboundEvent, LeadAlias
-from tests.workers import WorkerProcess
+from integrations.sync.models import EventStatus, FieldMapping, Flow, LeadAlias
+from tests.workers import field_values, wait_for_status
 
 pytestmark = [
     pytest.mark.worker,
@@ -24,14 +21,6 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 MC_LEAD = 11642589
 BOOKED_LEAD = 23392663
 BOOKINGS_PIPELINE, NEW_BOOKING = 10156066, 80453094
-
-
-@pytest.fixture
-def worker():
-    redis.Redis.from_url(os.environ["HUB_TEST_REDIS_URL"]).flushdb()
-    process = WorkerProcess()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -54,21 +43,6 @@ def mock_booked_flow(emulator_account) -> Flow:
     flow.mock_pipeline_id, flow.mock_status_id = BOOKINGS_PIPELINE, NEW_BOOKING
     flow.save()
     return flow
-
-
-def wait_for_status(status: str, timeout: float = 30.0) -> InboundEvent:
-    deadline = time.monotonic() + timeout
-    event = None
-    while time.monotonic() < deadline:
-        event = InboundEvent.objects.order_by("-id").first()
-        if event is not None and event.status == status:
-            return event
-        time.sleep(0.2)
-    raise AssertionError(f"no event reached {status}; last: {event and event.status}")
-
-
-def field_values(lead: dict) -> dict[int, list]:
-    return {f["field_id"]: [v["value"] for v in f["values"]] for f in lead["custom_fields_values"]}
 
 
 def test_mc_sample_reaches_the_lead_with_every_mapped_value(
