@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
@@ -352,7 +352,11 @@ class AmoCRMClient:
     def _send(self, method: str, path: str, token: str, *, json: Any, params: dict | None):
         url = self.base_url + path
         self._check_transport(url)  # the Bearer token is as secret as the client secret
-        call = ApiCall(method=method, url=url, request_body=redact(json), started_at=timezone.now())
+        # The query (a search, a page number) is part of what auditors need to see.
+        shown = f"{url}?{urlencode(params)}" if params else url
+        call = ApiCall(
+            method=method, url=shown, request_body=redact(json), started_at=timezone.now()
+        )
         self._acquire()
         started = time.monotonic()
         try:

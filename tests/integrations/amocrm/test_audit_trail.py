@@ -21,7 +21,7 @@ from tests.integrations.rdesk.payloads import load_item
 
 
 def records() -> list[tuple[str, str, int | None]]:
-    """(method, path, status) of each ApiCallRecord, oldest first."""
+    """(method, path with query, status) of each ApiCallRecord, oldest first."""
     return [
         (r.request_method, r.request_url.split("://", 1)[1].split("/", 1)[1], r.response_status)
         for r in ApiCallRecord.objects.order_by("started_at", "id")
@@ -95,15 +95,15 @@ def test_catalogue_calls_are_recorded(emulator_account):
     catalogue_refresh(account=emulator_account)
 
     assert records() == [
-        ("GET", "api/v4/leads/custom_fields", 200),
-        ("GET", "api/v4/leads/pipelines", 200),
+        ("GET", "api/v4/leads/custom_fields?page=1&limit=250", 200),
+        ("GET", "api/v4/leads/pipelines?page=1&limit=250", 200),
     ]
 
 
 def test_connection_test_is_recorded(emulator_account):
     connection_test(account=emulator_account)
 
-    assert records() == [("GET", "api/v4/account", 200)]
+    assert records() == [("GET", "api/v4/account?with=datetime_settings", 200)]
     assert json.loads(ApiCallRecord.objects.get().response_body)["subdomain"] == "emulator"
 
 
