@@ -3,6 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+admin.site.site_header = "amo-hub administration"
+admin.site.site_title = "amo-hub"
+admin.site.index_title = "RDESK to AmoCRM"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("amocrm/", include("integrations.amocrm.urls")),
