@@ -161,8 +161,9 @@ def test_events_filter_by_flow(admin_client, audit_trail, mc_flow):
 
 
 def test_events_filter_by_date(admin_client, audit_trail):
-    since = (timezone.now() - timedelta(days=7)).date()
-    until = (timezone.now() + timedelta(days=1)).date()
+    # As the admin's own date filter links them: aware datetimes.
+    since = timezone.now() - timedelta(days=7)
+    until = timezone.now() + timedelta(days=1)
 
     response = admin_client.get(
         changelist("sync.inboundevent"),
