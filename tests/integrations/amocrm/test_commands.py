@@ -7,15 +7,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from integrations.amocrm.models import Account, Token
+from tests.conftest import fixture_json
 from tests.factories import AccountFactory
 
 TOKEN_URL = "https://clinic.amocrm.ru/oauth2/access_token"
-PAIR = {
-    "token_type": "Bearer",
-    "expires_in": 86400,
-    "access_token": "issued-access-token",
-    "refresh_token": "issued-refresh-token",
-}
+PAIR = fixture_json("amocrm/token-pair.json")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 
 from integrations.amocrm.models import Account, Token
 from integrations.amocrm.oauth import SESSION_KEY
+from tests.conftest import fixture_json
 from tests.factories import AccountFactory
 from tests.integrations.amocrm.consent import (
     closed_url,
@@ -345,12 +346,7 @@ def test_user_who_is_not_staff_is_sent_to_the_admin_login(
 
 # --- a real AmoCRM host (mocked with responses) ---------------------------------------
 
-PAIR = {
-    "token_type": "Bearer",
-    "expires_in": 86400,
-    "access_token": "issued-access-token",
-    "refresh_token": "issued-refresh-token",
-}
+PAIR = fixture_json("amocrm/token-pair.json")
 
 
 @pytest.fixture

@@ -8,15 +8,11 @@ from django.core.management import call_command
 
 from integrations.amocrm.models import Account, Token
 from integrations.sync.models import Flow
+from tests.conftest import fixture_json
 from tests.factories import AccountFactory
 
 TOKEN_URL = "https://zdravnitsa.amocrm.ru/oauth2/access_token"
-PAIR = {
-    "token_type": "Bearer",
-    "expires_in": 86400,
-    "access_token": "issued-access-token",
-    "refresh_token": "issued-refresh-token",
-}
+PAIR = fixture_json("amocrm/token-pair.json")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from integrations.sync.delivery import (
     retry_delay,
 )
 from integrations.sync.models import DeliveryAttempt, EventStatus, Flow, InboundEvent
+from tests.conftest import fixture_json
 from tests.factories import CustomFieldFactory, InboundEventFactory
 from tests.integrations.rdesk.payloads import load_item
 
@@ -64,24 +65,7 @@ SAMPLE_UPDATE = {
         },
     ],
 }
-VALIDATION_PROBLEM = {
-    "validation-errors": [
-        {
-            "request_id": "0",
-            "errors": [
-                {
-                    "code": "NotSupportedChoice",
-                    "path": "custom_fields_values.0.field_id",
-                    "detail": "The value you selected is not a valid choice.",
-                }
-            ],
-        }
-    ],
-    "title": "Bad Request",
-    "type": "https://httpstatus.es/400",
-    "status": 400,
-    "detail": "Request validation failed",
-}
+VALIDATION_PROBLEM = fixture_json("amocrm/validation-problem.json")
 
 
 def booking_event(flow, item: dict | None = None, **fields) -> InboundEvent:
