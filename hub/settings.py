@@ -32,6 +32,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_celery_beat",
+    # Who changed which flow, mapping or account, and what: one row per change, kept by
+    # a maintained app rather than hand-written signal handlers.
+    "auditlog",
     "integrations.amocrm",
     "integrations.sync",
 ]
@@ -43,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -105,6 +109,8 @@ LOGGING = {
 }
 
 # --- Celery ---------------------------------------------------------------------------
+# Every Redis key the hub writes (broker queues, rate-limit windows) starts with this.
+HUB_REDIS_PREFIX = env("HUB_REDIS_PREFIX", default="amohub:")
 # Embedded default: a broker on the file system, so no server is needed.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -115,6 +121,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # The broker's keys carry the hub's prefix, so several hubs can share one Redis.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": HUB_REDIS_PREFIX}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -133,6 +142,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("AMOCRM_REFRESH_INTERVAL", default=3600.0),
     },
 }
+
+# --- Change history (django-auditlog) --------------------------------------------------
+# Who changed the configuration. Secrets are left out of the log entirely.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "amocrm.account", "exclude_fields": ["client_secret", "long_lived_token"]},
+    "sync.flow",
+    "sync.fieldmapping",
+    "sync.flowstatusmapping",
+)
 
 # --- Intake (RDESK webhooks) ----------------------------------------------------------
 # Bodies above this many bytes are refused with 413 (and stored, truncated, as rejected).

@@ -12,8 +12,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/amohub"
+# Each run gets its own database (pytest-django prefixes ``test_``) and its own Redis keys
+# (broker queues and rate-limit windows), so two runs on one machine never meet.
+RUN_ID = f"{os.getpid()}"
+POSTGRES_URL = f"postgres://postgres@127.0.0.1:5432/amohub_{RUN_ID}"
 REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_PREFIX = f"amohub-test-{RUN_ID}:"
 
 
 def _reachable(url: str) -> bool:
@@ -41,6 +45,7 @@ def _choose() -> dict[str, str]:
         fallbacks["redis"] = f"Redis at {urlsplit(redis_url).netloc} is unreachable"
         redis_url = ""
     os.environ["HUB_TEST_REDIS_URL"] = redis_url
+    os.environ.setdefault("HUB_REDIS_PREFIX", REDIS_PREFIX)
     # The real broker when there is one, so end-to-end tests reach a real worker.
     os.environ.setdefault("CELERY_BROKER_URL", redis_url or "memory://")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

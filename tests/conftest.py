@@ -1,17 +1,15 @@
 """Shared fixtures: sample payloads, seeded flows, an account with a token, the emulator."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-import redis
 
 from integrations.amocrm.emulator.server import EmulatorServer
 from integrations.amocrm.tokens import token_store
 from integrations.sync.models import Flow
 from tests.factories import AccountFactory, TokenFactory
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, redis_forget
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -104,7 +102,7 @@ def enqueued():
 @pytest.fixture
 def worker():
     """A real Celery worker process, on an emptied Redis test database."""
-    redis.Redis.from_url(os.environ["HUB_TEST_REDIS_URL"]).flushdb()
+    redis_forget()
     process = WorkerProcess()
     yield process
     process.stop()

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import redis
 from django.db import connection
 
 from integrations.sync.models import InboundEvent
@@ -80,6 +81,14 @@ class WorkerProcess:
             self.process.wait()
         self._log.close()
         self.log_path.unlink(missing_ok=True)
+
+
+def redis_forget() -> None:
+    """Deletes this run's Redis keys (queues, rate windows); other runs' keys stay."""
+    client = redis.Redis.from_url(os.environ["HUB_TEST_REDIS_URL"])
+    keys = list(client.scan_iter(match=f"{os.environ['HUB_REDIS_PREFIX']}*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 def wait_for_status(status: str, timeout: float = 30.0) -> InboundEvent:

@@ -41,6 +41,9 @@ class Account(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("connect_account", "Can connect the account to AmoCRM and test the connection"),
+        ]
 
     def __str__(self) -> str:
         return self.name

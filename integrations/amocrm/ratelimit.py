@@ -36,7 +36,15 @@ class SlotTimeout(Exception):
 class RedisRateLimiter:
     """At most ``limit`` acquisitions per ``window`` seconds per key, across all hosts."""
 
-    def __init__(self, url: str, *, limit: int, window: float, max_wait: float = 120.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        limit: int,
+        window: float,
+        max_wait: float = 120.0,
+        prefix: str | None = None,
+    ):
         import redis
 
         self.redis = redis.Redis.from_url(url)
@@ -44,12 +52,13 @@ class RedisRateLimiter:
         self.limit = limit
         self.window_us = int(window * 1_000_000)
         self.max_wait = max_wait
+        self.prefix = settings.HUB_REDIS_PREFIX if prefix is None else prefix
 
     def acquire(self, key: str) -> None:
         deadline = time.monotonic() + self.max_wait
         while True:
             wait_ms = self.script(
-                keys=[f"amohub:amocrm-rate:{key}"],
+                keys=[f"{self.prefix}amocrm-rate:{key}"],
                 args=[self.window_us, self.limit, uuid.uuid4().hex],
             )
             if wait_ms == 0:

@@ -1,5 +1,6 @@
 """The delivery pipeline's records: flows and their mappings, inbound events and attempts."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -216,10 +217,20 @@ class InboundEvent(models.Model):
     replayed_at = models.DateTimeField(
         null=True, blank=True, help_text="When an admin last sent it again; retries age from here."
     )
+    attempts_at_replay = models.PositiveIntegerField(
+        default=0,
+        help_text="The attempt count when it was last replayed; backoff restarts from here.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        permissions = [
+            ("replay_event", "Can send events to AmoCRM again"),
+            ("view_personal_data", "Can see guests' personal data unmasked"),
+            ("export_events", "Can export the sync history as CSV"),
+            ("preview_event", "Can preview what an event would send"),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="event_due_idx"),
             models.Index(fields=["received_at"], name="event_received_idx"),
@@ -248,6 +259,60 @@ class DeliveryAttempt(CallRecord):
 
     class Meta(CallRecord.Meta):
         indexes = [models.Index(fields=["started_at"], name="attempt_started_idx")]
+
+
+class Replay(models.Model):
+    """Someone sent an event again: who, when and how; its attempts follow in the history."""
+
+    class Source(models.TextChoices):
+        EVENT_PAGE = "event_page", "Event page"
+        ADMIN_ACTION = "admin_action", "Admin action"
+        COMMAND = "command", "Management command"
+
+    event = models.ForeignKey(InboundEvent, on_delete=models.CASCADE, related_name="replays")
+    requested_at = models.DateTimeField(default=timezone.now)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20, choices=Source)
+    previous_status = models.CharField(max_length=20, choices=EventStatus)
+    attempts_before = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["requested_at"], name="replay_requested_idx")]
+
+    def __str__(self) -> str:
+        return f"replay of #{self.event_id} at {self.requested_at:%Y-%m-%d %H:%M}"
+
+
+class PersonalDataAccess(models.Model):
+    """A user saw an event's personal data unmasked (152-FZ asks who and when)."""
+
+    class Kind(models.TextChoices):
+        VIEW = "view", "Viewed the event page"
+        EXPORT = "export", "Exported in CSV"
+        PREVIEW = "preview", "Previewed the request"
+
+    event = models.ForeignKey(
+        InboundEvent, on_delete=models.CASCADE, related_name="personal_data_accesses"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind)
+    accessed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-accessed_at", "-id"]
+        indexes = [models.Index(fields=["accessed_at"], name="pd_access_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind} #{self.event_id}"
 
 
 class LeadAlias(models.Model):

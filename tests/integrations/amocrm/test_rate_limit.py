@@ -12,7 +12,6 @@ import time
 import uuid
 
 import pytest
-import redis
 import requests
 from django.utils import timezone
 
@@ -29,7 +28,7 @@ from integrations.sync.delivery import event_deliver, events_enqueue
 from integrations.sync.models import DeliveryAttempt, EventStatus, Flow, InboundEvent
 from tests.factories import AccountFactory
 from tests.integrations.rdesk.payloads import load_item
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, redis_forget
 
 
 def redis_limiter(**kwargs) -> RedisRateLimiter:
@@ -228,7 +227,7 @@ def limited_emulator():
 
 @pytest.fixture
 def worker():
-    redis.Redis.from_url(os.environ["HUB_TEST_REDIS_URL"]).flushdb()
+    redis_forget()
     process = WorkerProcess(concurrency=4, extra_env={"AMOCRM_RATE_LIMIT": "7"})
     yield process
     process.stop()
