@@ -8,7 +8,7 @@ import pytest
 from integrations.amocrm.emulator.server import EmulatorServer
 from integrations.amocrm.tokens import token_store
 from integrations.sync.models import Flow
-from tests.factories import AccountFactory, TokenFactory
+from tests.factories import AccountFactory, TokenFactory, UserFactory
 from tests.workers import WorkerProcess, redis_forget
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -106,3 +106,60 @@ def worker():
     process = WorkerProcess()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def hub_admin(db):
+    from integrations.sync.roles import HUB_ADMINS
+
+    return UserFactory(username="hub-admin", role=HUB_ADMINS)
+
+
+@pytest.fixture
+def operator(db):
+    from integrations.sync.roles import OPERATORS
+
+    return UserFactory(username="operator", role=OPERATORS)
+
+
+@pytest.fixture
+def auditor(db):
+    from integrations.sync.roles import AUDITORS
+
+    return UserFactory(username="auditor", role=AUDITORS)
+
+
+@pytest.fixture
+def pd_auditor(db):
+    """An auditor who may also see personal data unmasked."""
+    from integrations.sync.roles import AUDITORS, PERSONAL_DATA
+
+    return UserFactory(username="pd-auditor", role=[AUDITORS, PERSONAL_DATA])
+
+
+@pytest.fixture
+def hub_admin_client(client, hub_admin):
+    client.force_login(hub_admin)
+    return client
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def auditor_client(client, auditor):
+    client.force_login(auditor)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def english(settings):
+    """Tests read the hub's English source texts; tests of the Russian admin ask for ru."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

@@ -116,3 +116,23 @@ class LeadAliasFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(AccountFactory)
     rdesk_lead_id = factory.Sequence(lambda n: 100 + n)
     amocrm_lead_id = factory.Sequence(lambda n: 5000000 + n)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A staff user; ``role`` (a group name from ``integrations.sync.roles``) sets rights."""
+
+    class Meta:
+        model = "auth.User"
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user-{n}")
+    is_staff = True
+    password = factory.django.Password("correct-horse-battery")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        from django.contrib.auth.models import Group
+
+        if create and extracted:
+            for name in extracted if isinstance(extracted, (list, tuple)) else [extracted]:
+                self.groups.add(Group.objects.get(name=name))

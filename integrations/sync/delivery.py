@@ -10,7 +10,6 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -18,20 +17,17 @@ from django.utils import timezone
 
 from integrations.amocrm import client as amocrm
 from integrations.amocrm.client import AmoCRMClient, ApiCall
-from integrations.amocrm.models import Account, CustomField
+from integrations.amocrm.models import Account
 from integrations.amocrm.ratelimit import SlotTimeout, limiter_get
 from integrations.amocrm.tokens import AccountTokens, account_disconnect
-from integrations.rdesk.schemas import errors_describe
-from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.leads import (
     LeadTargetError,
     lead_target,
     mock_lead_name,
     newer_event_find,
-    status_move_build,
 )
-from integrations.sync.mapping import Mapping, MappingError, lead_update_build
 from integrations.sync.models import DeliveryAttempt, EventStatus, InboundEvent
+from integrations.sync.updates import UpdateProblem, lead_update_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -126,41 +122,16 @@ def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
         return Outcome(EventStatus.FAILED, f"Flow '{flow}' has no AmoCRM account."), None
     if account.state == Account.State.DISCONNECTED:
         return _paused(account), None
-    spec = FLOW_KINDS[flow.kind]
-    serializer = spec.schema(data=event.payload)
-    if not serializer.is_valid():
-        return Outcome(
-            EventStatus.FAILED, f"Invalid payload: {errors_describe(serializer.errors)}"
-        ), None
-    data = serializer.validated_data
-    tz = ZoneInfo(account.timezone)
-    computed = frozenset(
-        CustomField.objects.filter(account=account, is_computed=True).values_list(
-            "field_id", flat=True
-        )
-    )
-    mappings = [
-        Mapping(m.source, m.field_id, m.field_type) for m in flow.mappings.filter(enabled=True)
-    ]
-    values = spec.values_for(data, tz=tz)
     try:
-        update = lead_update_build(
-            values=values,
-            mappings=mappings,
-            price_source=flow.price_source,
-            tz=tz,
-            skip_field_ids=computed,
-        )
-    except MappingError as error:
-        return Outcome(EventStatus.FAILED, f"Cannot map the payload: {error}"), None
-    update.update(status_move_build(flow=flow, values=values))
-    if not update:
-        return Outcome(EventStatus.SKIPPED, "Nothing to send: no mapped value is filled."), None
+        prepared = lead_update_prepare(flow=flow, payload=event.payload)
+    except UpdateProblem as problem:
+        return Outcome(problem.status, problem.reason), None
+    update = prepared.update
 
     client = AmoCRMClient(
         account, tokens=AccountTokens(account), limiter=limiter_get(), audit=False
     )
-    rdesk_lead_id = data["lead_id"]
+    rdesk_lead_id = prepared.rdesk_lead_id
     lead_label = str(rdesk_lead_id)
     try:
         lead_id = lead_target(flow=flow, rdesk_lead_id=rdesk_lead_id, client=client)

@@ -1,0 +1,71 @@
+"""From a stored payload to the lead update a flow would send: validate, transform, map.
+
+Shared by delivery and by the admin's preview, so a preview shows exactly what a
+delivery sends. No network: finding or creating the target lead is the caller's job.
+"""
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from integrations.amocrm.models import CustomField
+from integrations.rdesk.schemas import errors_describe
+from integrations.sync.kinds import FLOW_KINDS
+from integrations.sync.leads import status_move_build
+from integrations.sync.mapping import Mapping, MappingError, lead_update_build
+from integrations.sync.models import EventStatus, Flow
+
+
+class UpdateProblem(Exception):
+    """The payload gives no update to send: ``status`` is how its event ends, and why."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PreparedUpdate:
+    data: dict  # the validated payload
+    values: dict  # the flow kind's named values
+    update: dict  # the lead's PATCH body, without its id
+    rdesk_lead_id: int
+
+
+def lead_update_prepare(*, flow: Flow, payload) -> PreparedUpdate:
+    """The update ``flow`` makes of ``payload`` with its current mappings.
+
+    Raises UpdateProblem when the payload is invalid, cannot be mapped, or fills nothing.
+    """
+    account = flow.account
+    spec = FLOW_KINDS[flow.kind]
+    serializer = spec.schema(data=payload)
+    if not serializer.is_valid():
+        raise UpdateProblem(
+            EventStatus.FAILED, f"Invalid payload: {errors_describe(serializer.errors)}"
+        )
+    data = serializer.validated_data
+    tz = ZoneInfo(account.timezone)
+    computed = frozenset(
+        CustomField.objects.filter(account=account, is_computed=True).values_list(
+            "field_id", flat=True
+        )
+    )
+    mappings = [
+        Mapping(m.source, m.field_id, m.field_type) for m in flow.mappings.filter(enabled=True)
+    ]
+    values = spec.values_for(data, tz=tz)
+    try:
+        update = lead_update_build(
+            values=values,
+            mappings=mappings,
+            price_source=flow.price_source,
+            tz=tz,
+            skip_field_ids=computed,
+        )
+    except MappingError as error:
+        raise UpdateProblem(EventStatus.FAILED, f"Cannot map the payload: {error}") from error
+    update.update(status_move_build(flow=flow, values=values))
+    if not update:
+        raise UpdateProblem(EventStatus.SKIPPED, "Nothing to send: no mapped value is filled.")
+    return PreparedUpdate(data=data, values=values, update=update, rdesk_lead_id=data["lead_id"])
