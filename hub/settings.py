@@ -116,6 +116,8 @@ LOGGING = {
 # --- Celery ---------------------------------------------------------------------------
 # Every Redis key the hub writes (broker queues, rate-limit windows) starts with this.
 HUB_REDIS_PREFIX = env("HUB_REDIS_PREFIX", default="amohub:")
+# Seconds any Redis call (broker, rate limiter) may take before it fails and is retried.
+HUB_REDIS_SOCKET_TIMEOUT = env.float("HUB_REDIS_SOCKET_TIMEOUT", default=5.0)
 # Embedded default: a broker on the file system, so no server is needed.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -127,8 +129,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # The broker's keys carry the hub's prefix, so several hubs can share one Redis.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": HUB_REDIS_PREFIX}
+    # The broker's keys carry the hub's prefix, so several hubs can share one Redis. A
+    # socket timeout turns a Redis that hangs into an error that is retried, not a hang.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "global_keyprefix": HUB_REDIS_PREFIX,
+        "socket_timeout": HUB_REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": HUB_REDIS_SOCKET_TIMEOUT,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = HUB_REDIS_SOCKET_TIMEOUT
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -169,8 +177,15 @@ HUB_TRUST_X_FORWARDED_FOR = env.bool("HUB_TRUST_X_FORWARDED_FOR", default=False)
 HUB_RETRY_BASE_DELAY = env.float("HUB_RETRY_BASE_DELAY", default=10.0)
 HUB_RETRY_MAX_DELAY = env.float("HUB_RETRY_MAX_DELAY", default=3600.0)
 HUB_RETRY_MAX_AGE = env.float("HUB_RETRY_MAX_AGE", default=3 * 24 * 3600.0)
-# A worker holds an event this long; a crashed worker's event is swept after it.
-HUB_DELIVERY_LEASE = env.float("HUB_DELIVERY_LEASE", default=300.0)
+# A worker holds an event this long unless its heartbeat extends it (every third of it);
+# a killed worker's events are taken over once it runs out.
+HUB_DELIVERY_LEASE = env.float("HUB_DELIVERY_LEASE", default=30.0)
+# Lead updates per PATCH /api/v4/leads: AmoCRM recommends 50 and refuses more than 250.
+HUB_BATCH_SIZE = min(250, max(1, env.int("HUB_BATCH_SIZE", default=50)))
+# A worker drains one account this long, then hands the rest to a fresh task.
+HUB_DRAIN_BUDGET = env.float("HUB_DRAIN_BUDGET", default=60.0)
+# A drain message not taken by a worker within this long is taken to be lost.
+HUB_NUDGE_TTL = env.float("HUB_NUDGE_TTL", default=300.0)
 # Events waiting this long past their due time are re-enqueued by the sweeper.
 HUB_SWEEP_GRACE = env.float("HUB_SWEEP_GRACE", default=60.0)
 

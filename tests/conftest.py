@@ -90,12 +90,12 @@ def amocrm_http():
 
 @pytest.fixture
 def enqueued():
-    """The Celery nudge (``deliver_event.apply_async``), mocked: what was sent to workers."""
+    """The Celery nudge (``drain_account.apply_async``), mocked: what was sent to workers."""
     from unittest import mock
 
-    from integrations.sync.tasks import deliver_event
+    from integrations.sync.tasks import drain_account
 
-    with mock.patch.object(deliver_event, "apply_async") as apply_async:
+    with mock.patch.object(drain_account, "apply_async") as apply_async:
         yield apply_async
 
 

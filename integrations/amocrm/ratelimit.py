@@ -47,7 +47,11 @@ class RedisRateLimiter:
     ):
         import redis
 
-        self.redis = redis.Redis.from_url(url)
+        # Without a socket timeout a Redis that stops answering would hang every worker.
+        timeout = settings.HUB_REDIS_SOCKET_TIMEOUT
+        self.redis = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         self.script = self.redis.register_script(_SLIDING_WINDOW)
         self.limit = limit
         self.window_us = int(window * 1_000_000)

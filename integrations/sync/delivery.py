@@ -1,259 +1,244 @@
-"""Delivering an event to AmoCRM: claim it, validate, transform, PATCH the lead, record.
+"""Delivering events to AmoCRM, one account at a time: nudge, drain, sweep, resume, replay.
 
-The database is the source of truth and a Celery message only a nudge. A worker claims
-an event by pushing its ``next_attempt_at`` one lease ahead (under a row lock), so a
-duplicate message finds nothing to do and a crashed worker's event is swept after the
-lease. Every call to AmoCRM leaves a ``DeliveryAttempt`` row.
+The database is the source of truth and a Celery message only a nudge that says "drain
+this account". A drain takes whole leads in bulk (claims.py), coalesces and prepares
+their events (batches.py), sends up to ``HUB_BATCH_SIZE`` updates per call (sending.py)
+and records the outcome (outcomes.py), until nothing due is left. A lone event goes out
+at once: nothing waits for a batch to fill. A lost nudge is made good by the sweeper.
 """
 
 import logging
-import random
-from dataclasses import dataclass
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from integrations.amocrm import client as amocrm
-from integrations.amocrm.client import AmoCRMClient, ApiCall
-from integrations.amocrm.models import Account
-from integrations.amocrm.ratelimit import SlotTimeout, limiter_get
-from integrations.amocrm.tokens import AccountTokens, account_disconnect
-from integrations.sync.leads import (
-    LeadTargetError,
-    lead_target,
-    mock_lead_name,
-    newer_event_find,
+from integrations.amocrm.client import AmoCRMClient
+from integrations.amocrm.ratelimit import limiter_get
+from integrations.amocrm.tokens import AccountTokens
+from integrations.sync.batches import Plan, batch_plan
+from integrations.sync.claims import (
+    PENDING,
+    Claim,
+    FencedLimiter,
+    Heartbeat,
+    account_events,
+    claim_take,
+    held_filter,
 )
-from integrations.sync.models import DeliveryAttempt, EventStatus, InboundEvent
-from integrations.sync.updates import UpdateProblem, lead_update_prepare
+from integrations.sync.models import AccountDrain, EventStatus, InboundEvent
+from integrations.sync.outcomes import (
+    BLOCKED_MIN_DELAY,  # noqa: F401 (part of this module's interface)
+    Outcome,
+    claim_finish,
+    outcome_of_error,
+    retry_delay,  # noqa: F401 (part of this module's interface)
+)
+from integrations.sync.sending import Sent, items_send
 
 logger = logging.getLogger(__name__)
 
-PENDING = (EventStatus.RECEIVED, EventStatus.QUEUED)
 # A retry further away than this is left to the sweeper rather than held by a worker as
 # a delayed message (Redis would redeliver it, and a backlog would sit in worker memory).
 MAX_COUNTDOWN = 300.0
-# 403 means AmoCRM blocked us for hammering: wait long before the next try.
-BLOCKED_MIN_DELAY = 600.0
-# A message may arrive a little before the time it was scheduled for.
-CLOCK_TOLERANCE = timedelta(seconds=2)
-
-
-@dataclass
-class Outcome:
-    """How one delivery ended: a final status, or a retry after ``delay`` seconds."""
-
-    status: str
-    reason: str = ""
-    delay: float | None = None
-    # Waiting for an admin to reconnect the account: no due time, no attempt spent.
-    paused: bool = False
 
 
 def events_enqueue(event_ids: list[int], *, countdown: float | None = None) -> None:
-    """Nudges the workers; a message that never arrives is made good by the sweeper."""
-    from integrations.sync.tasks import deliver_event
-
-    for event_id in event_ids:
-        try:
-            deliver_event.apply_async((event_id,), countdown=countdown)
-        except Exception:
-            logger.exception("enqueue failed; the sweeper will retry", extra={"event": event_id})
-            continue
-        InboundEvent.objects.filter(pk=event_id, status=EventStatus.RECEIVED).update(
-            status=EventStatus.QUEUED
-        )
-
-
-def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter, capped; AmoCRM's Retry-After when it is longer."""
-    exponent = min(max(attempts - 1, 0), 30)  # past 2**30 the cap has long applied
-    ceiling = min(settings.HUB_RETRY_MAX_DELAY, settings.HUB_RETRY_BASE_DELAY * 2**exponent)
-    delay = random.uniform(ceiling / 2, ceiling)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
+    """Nudges the workers to drain these events' accounts; the sweeper makes good a loss."""
+    accounts = set(
+        InboundEvent.objects.filter(pk__in=event_ids).values_list("flow__account_id", flat=True)
+    )
+    nudged = [a for a in accounts if account_nudge(account_id=a, countdown=countdown) != FAILED]
+    of_nudged = Q(flow__account_id__in=[a for a in nudged if a is not None])
+    if None in nudged:
+        of_nudged |= Q(flow__account__isnull=True)
+    InboundEvent.objects.filter(of_nudged, pk__in=event_ids, status=EventStatus.RECEIVED).update(
+        status=EventStatus.QUEUED
+    )
 
 
-def event_claim(*, event_id: int) -> InboundEvent | None:
-    """Takes a due event for this worker, or None when it is not due or not pending."""
+# What became of a nudge.
+SENT, ON_ITS_WAY, FAILED = "sent", "on its way", "failed"
+
+
+def account_nudge(*, account_id: int | None, countdown: float | None = None) -> str:
+    """Sends a drain message for the account: SENT, ON_ITS_WAY (one already is), FAILED.
+
+    An immediate nudge is not sent while an earlier one still waits for a worker (at most
+    ``HUB_NUDGE_TTL``): however many events arrive or are swept meanwhile, that one
+    message drains them all.
+    """
+    from integrations.sync.tasks import drain_account
+
+    if countdown is None and account_id is not None and not _nudge_mark(account_id):
+        return ON_ITS_WAY
+    try:
+        drain_account.apply_async((account_id,), countdown=countdown)
+    except Exception:
+        logger.exception("enqueue failed; the sweeper will retry", extra={"account": account_id})
+        if countdown is None and account_id is not None:
+            AccountDrain.objects.filter(account_id=account_id).update(nudged_at=None)
+        return FAILED
+    return SENT
+
+
+def _nudge_mark(account_id: int) -> bool:
+    """Marks a nudge as on its way; False if one already is."""
     now = timezone.now()
-    with transaction.atomic():
-        event = (
-            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("flow__account")
-            .filter(pk=event_id, status__in=PENDING)
-            .first()
+    stale = now - timedelta(seconds=settings.HUB_NUDGE_TTL)
+    marked = (
+        AccountDrain.objects.filter(account_id=account_id)
+        .filter(Q(nudged_at__isnull=True) | Q(nudged_at__lt=stale))
+        .update(nudged_at=now)
+    )
+    if marked:
+        return True
+    _, created = AccountDrain.objects.get_or_create(
+        account_id=account_id, defaults={"nudged_at": now}
+    )
+    return created
+
+
+def account_drain(*, account_id: int | None, budget: float | None = None) -> dict[int, str]:
+    """Delivers the account's due events, batch after batch; returns their statuses.
+
+    Stops when nothing due is left, when AmoCRM refuses the account as a whole (an
+    outage, a block, a refused token: retries are scheduled), or after ``budget``
+    seconds, handing the rest to a fresh task so other accounts get their turn.
+    """
+    if account_id is not None:
+        # From here on a new arrival needs a new nudge: this drain may already be past it.
+        AccountDrain.objects.filter(account_id=account_id).update(nudged_at=None)
+    budget = settings.HUB_DRAIN_BUDGET if budget is None else budget
+    deadline = time.monotonic() + budget
+    statuses: dict[int, str] = {}
+    soonest = None
+    while True:
+        claim = claim_take(account_id=account_id, leads=settings.HUB_BATCH_SIZE)
+        if claim is None:
+            break
+        finished, halted, retry_in = claim_deliver(claim)
+        statuses.update(finished)
+        if retry_in is not None:
+            soonest = retry_in if soonest is None else min(soonest, retry_in)
+        if halted:
+            break
+        if time.monotonic() > deadline:
+            account_nudge(account_id=account_id, countdown=0)
+            break
+    if soonest is not None and soonest <= MAX_COUNTDOWN:
+        account_nudge(account_id=account_id, countdown=soonest)
+    _follow_up(account_id)
+    return statuses
+
+
+def _follow_up(account_id: int | None) -> None:
+    """Comes back when another worker's lease runs out, in case that worker was killed."""
+    now = timezone.now()
+    expiry = (
+        account_events(account_id)
+        .filter(held_filter(now))
+        .aggregate(soonest=Min("next_attempt_at"))["soonest"]
+    )
+    if expiry is not None:
+        wait = (expiry - now).total_seconds() + 1.0
+        account_nudge(account_id=account_id, countdown=min(wait, MAX_COUNTDOWN))
+
+
+def claim_deliver(claim: Claim) -> tuple[dict[int, str], bool, float | None]:
+    """Sends one claim's updates; returns (statuses, whether to stop, soonest retry)."""
+    plan, sent = Plan(), Sent()
+    outcomes: dict[int, Outcome] = {}
+    batch_size = settings.HUB_BATCH_SIZE
+    with Heartbeat(claim):
+        try:
+            client, guard = _client(claim)
+            plan = batch_plan(claim=claim, client=client, batch_size=batch_size)
+            outcomes.update(plan.outcomes)
+            if plan.items:
+                sent = items_send(
+                    client=client, guard=guard, items=plan.items, batch_size=batch_size
+                )
+                outcomes.update(_sent_outcomes(sent))
+        except Exception as error:  # an outage retries; a bug must not leave events stuck
+            logger.exception("delivery crashed", extra={"account": claim.account_id})
+            for event in claim.events:
+                outcomes.setdefault(event.pk, outcome_of_error(event, error))
+        statuses, soonest = claim_finish(claim=claim, outcomes=outcomes, logs=plan.logs + sent.logs)
+    halted = sent.halted or any(outcome.paused for outcome in outcomes.values())
+    logger.info(
+        "claim delivered",
+        extra={
+            "account": claim.account_id,
+            "events": len(claim.events),
+            "sent": len(plan.items),
+            "delivered": len(sent.delivered),
+        },
+    )
+    return statuses, halted, soonest
+
+
+def _client(claim: Claim) -> tuple[AmoCRMClient | None, FencedLimiter | None]:
+    account = claim.events[0].flow.account
+    if account is None:
+        return None, None
+    guard = FencedLimiter(limiter_get(), claim)
+    tokens = AccountTokens(account)
+    return AmoCRMClient(account, tokens=tokens, limiter=guard, audit=False), guard
+
+
+def _sent_outcomes(sent: Sent) -> dict[int, Outcome]:
+    outcomes = {item.event.pk: Outcome(EventStatus.DELIVERED) for item in sent.delivered}
+    for item, detail in sent.refused:
+        outcomes[item.event.pk] = Outcome(
+            EventStatus.FAILED, f"AmoCRM refused the update: {detail}"
         )
-        if event is None:
-            return None
-        if event.next_attempt_at and event.next_attempt_at > now + CLOCK_TOLERANCE:
-            return None
-        event.status = EventStatus.QUEUED
-        event.attempts += 1
-        event.next_attempt_at = now + timedelta(seconds=settings.HUB_DELIVERY_LEASE)
-        event.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
-    return event
+    for item, detail in sent.missing:
+        outcomes[item.event.pk] = Outcome(
+            EventStatus.FAILED, f"Lead {item.label} not found in AmoCRM: {detail}"
+        )
+    for item, error in sent.errors:
+        outcomes[item.event.pk] = outcome_of_error(item.event, error, item.label)
+    return outcomes
 
 
 def event_deliver(*, event_id: int) -> str | None:
-    """Delivers one event if it is due; returns the status it ended in (None: not claimed)."""
-    event = event_claim(event_id=event_id)
-    if event is None:
+    """Drains the event's account now; the event's status if this drain settled it."""
+    found = InboundEvent.objects.filter(pk=event_id).values_list("flow__account_id", flat=True)
+    if not found:
         return None
-    client = None
-    try:
-        outcome, client = _attempt(event)
-    except Exception as error:  # a bug must not leave the event silently stuck
-        logger.exception("delivery crashed", extra={"event": event.pk})
-        outcome = Outcome(EventStatus.FAILED, f"Internal error: {type(error).__name__}: {error}")
-    event_finish(event=event, outcome=outcome, calls=client.calls if client else [])
-    return event.status
-
-
-def _attempt(event: InboundEvent) -> tuple[Outcome, AmoCRMClient | None]:
-    flow = event.flow
-    account = flow.account
-    if not flow.enabled:
-        return Outcome(EventStatus.SKIPPED, f"Flow '{flow}' is disabled."), None
-    if account is None:
-        return Outcome(EventStatus.FAILED, f"Flow '{flow}' has no AmoCRM account."), None
-    if account.state == Account.State.DISCONNECTED:
-        return _paused(account), None
-    try:
-        prepared = lead_update_prepare(flow=flow, payload=event.payload)
-    except UpdateProblem as problem:
-        return Outcome(problem.status, problem.reason), None
-    update = prepared.update
-
-    client = AmoCRMClient(
-        account, tokens=AccountTokens(account), limiter=limiter_get(), audit=False
-    )
-    rdesk_lead_id = prepared.rdesk_lead_id
-    lead_label = str(rdesk_lead_id)
-    try:
-        lead_id = lead_target(flow=flow, rdesk_lead_id=rdesk_lead_id, client=client)
-        if flow.mock_lead_id:
-            lead_label = f"{lead_id} ({mock_lead_name(rdesk_lead_id)})"
-        # As late as possible, so a newer event delivered meanwhile is seen.
-        newer = newer_event_find(event=event)
-        if newer is not None:
-            return _superseded(newer), client
-        client.lead_update(lead_id, update)
-    except LeadTargetError as error:
-        return Outcome(EventStatus.FAILED, f"Cannot find or create the lead: {error}"), client
-    except amocrm.AmoCRMError as error:
-        return _outcome_of_error(event, error, lead_label), client
-    except SlotTimeout as error:
-        return Outcome(EventStatus.QUEUED, str(error), delay=retry_delay(1)), client
-    return Outcome(EventStatus.DELIVERED), client
-
-
-def _superseded(newer: InboundEvent) -> Outcome:
-    received = timezone.localtime(newer.received_at).isoformat(timespec="seconds")
-    return Outcome(
-        EventStatus.SKIPPED,
-        f"Older than event #{newer.pk} (received {received}), already delivered to this "
-        "lead: sending this one would overwrite newer data.",
-    )
-
-
-def _paused(account: Account) -> Outcome:
-    reason = f"Paused: AmoCRM account '{account}' is disconnected"
-    if account.state_reason:
-        reason += f" ({account.state_reason})"
-    return Outcome(EventStatus.QUEUED, reason + "; reconnect it to resume.", paused=True)
-
-
-def _outcome_of_error(
-    event: InboundEvent, error: amocrm.AmoCRMError, lead_id: int | str
-) -> Outcome:
-    if isinstance(error, amocrm.Unauthorized):
-        # AmoCRM no longer accepts the account's tokens and no refresh helped: only an admin
-        # reconnecting it can, so its events wait instead of failing.
-        account = event.flow.account
-        account.refresh_from_db()
-        if account.state != Account.State.DISCONNECTED:
-            account_disconnect(account=account, reason=f"AmoCRM refused the token: {error.detail}")
-        return _paused(account)
-    if isinstance(error, amocrm.NotFound):
-        return Outcome(EventStatus.FAILED, f"Lead {lead_id} not found in AmoCRM: {error.detail}")
-    if isinstance(error, amocrm.ValidationFailed):
-        return Outcome(EventStatus.FAILED, f"AmoCRM refused the update: {error.detail}")
-    if not error.retryable:
-        return Outcome(EventStatus.FAILED, f"{type(error).__name__}: {error.detail}")
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(error, amocrm.Blocked):
-        retry_after = max(retry_after or 0.0, BLOCKED_MIN_DELAY)
-    delay = retry_delay(event.attempts, retry_after=retry_after)
-    reason = f"{type(error).__name__}: {error.detail}"
-    age = (timezone.now() - (event.replayed_at or event.received_at)).total_seconds()
-    if age + delay > settings.HUB_RETRY_MAX_AGE:
-        return Outcome(EventStatus.FAILED, f"Gave up after {event.attempts} attempts: {reason}")
-    return Outcome(EventStatus.QUEUED, reason, delay=delay)
-
-
-def event_finish(*, event: InboundEvent, outcome: Outcome, calls: list[ApiCall]) -> None:
-    """Records the attempts and the outcome; schedules the retry after commit."""
-    now = timezone.now()
-    event.status = outcome.status
-    event.last_error = outcome.reason
-    if outcome.status == EventStatus.DELIVERED:
-        event.delivered_at = now
-    event.next_attempt_at = (
-        now + timedelta(seconds=outcome.delay) if outcome.delay is not None else None
-    )
-    if outcome.paused:
-        event.attempts = max(0, event.attempts - 1)
-    with transaction.atomic():
-        DeliveryAttempt.objects.bulk_create(
-            DeliveryAttempt.from_call(call, event=event) for call in calls
-        )
-        event.save(
-            update_fields=[
-                "status",
-                "last_error",
-                "delivered_at",
-                "next_attempt_at",
-                "attempts",
-                "updated_at",
-            ]
-        )
-        if outcome.delay is not None and outcome.delay <= MAX_COUNTDOWN:
-            transaction.on_commit(
-                lambda: events_enqueue([event.pk], countdown=outcome.delay), robust=True
-            )
-    logger.info(
-        "delivery finished",
-        extra={
-            "event": event.pk,
-            "status": event.status,
-            "attempts": event.attempts,
-            "reason": outcome.reason,
-        },
-    )
+    return account_drain(account_id=found[0]).get(event_id)
 
 
 def events_sweep(*, grace: float | None = None, limit: int = 1000) -> int:
-    """Re-enqueues pending events whose message was lost; returns how many."""
+    """Nudges accounts with events overdue past the grace; returns how many events.
+
+    Overdue: due longer ago than the grace and held by no one, or held under a lease
+    that ran out (its worker died). An account whose last nudge still waits in the
+    broker queue is left alone: its events are only waiting their turn. The sweeper
+    writes no due time, so it can never overwrite a lease a worker has just taken.
+    """
     grace = settings.HUB_SWEEP_GRACE if grace is None else grace
     now = timezone.now()
-    ids = list(
-        InboundEvent.objects.filter(
-            status__in=PENDING, next_attempt_at__lte=now - timedelta(seconds=grace)
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+    overdue = InboundEvent.objects.filter(status__in=PENDING).filter(
+        Q(claim_token__isnull=True, next_attempt_at__lte=now - timedelta(seconds=grace))
+        | Q(claim_token__isnull=False, next_attempt_at__lte=now)
     )
-    if not ids:
-        return 0
-    # Pushing the due time to now keeps the next sweep from sending them again at once.
-    InboundEvent.objects.filter(pk__in=ids, status__in=PENDING).update(next_attempt_at=now)
-    events_enqueue(ids)
-    logger.info("swept stuck events", extra={"count": len(ids)})
-    return len(ids)
+    swept = 0
+    by_account = overdue.values("flow__account_id").annotate(count=Count("pk"))
+    for row in by_account.order_by("flow__account_id")[:limit]:
+        account_id = row["flow__account_id"]
+        if account_nudge(account_id=account_id) == SENT:
+            swept += row["count"]
+            overdue.filter(flow__account_id=account_id, status=EventStatus.RECEIVED).update(
+                status=EventStatus.QUEUED
+            )
+    if swept:
+        logger.info("swept stuck events", extra={"count": swept})
+    return swept
 
 
 def events_resume(*, account_id: int) -> int:
@@ -261,12 +246,14 @@ def events_resume(*, account_id: int) -> int:
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            InboundEvent.objects.select_for_update(of=("self",))
-            .filter(flow__account_id=account_id, status__in=PENDING, next_attempt_at__isnull=True)
+            account_events(account_id)
+            .select_for_update(of=("self",))
+            .filter(next_attempt_at__isnull=True, claim_token__isnull=True)
             .values_list("pk", flat=True)
         )
         InboundEvent.objects.filter(pk__in=ids).update(next_attempt_at=now)
-        transaction.on_commit(lambda: events_enqueue(ids), robust=True)
+        if ids:
+            transaction.on_commit(lambda: events_enqueue(ids), robust=True)
     if ids:
         logger.info("resumed paused events", extra={"account": account_id, "count": len(ids)})
     return len(ids)

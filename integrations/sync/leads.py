@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from integrations.amocrm import client as amocrm
-from integrations.amocrm.client import AmoCRMClient
+from integrations.amocrm.client import AmoCRMClient, ApiCall
 from integrations.amocrm.models import Pipeline
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import (
@@ -273,3 +273,104 @@ def _first_stage(pipeline: dict) -> int | None:
     if not working:
         return None  # AmoCRM then picks the stage itself
     return min(working, key=lambda s: (s["sort"], s["id"]))["id"]
+
+
+def lead_targets(
+    *, flows: dict[int, Flow], client: AmoCRMClient, batch_size: int
+) -> tuple[dict[int, int | Exception], list[tuple[ApiCall, dict[int, tuple]]]]:
+    """Mock lead id mode for many leads at once: the AmoCRM lead of each RDESK lead id.
+
+    ``flows`` maps each RDESK lead id to the flow of the event that will update it. Known
+    aliases cost nothing; the others are searched for by name, and those not found are
+    created ``batch_size`` at a time (``POST /api/v4/leads``). Returns the lead id, or the
+    error that stopped it, per RDESK lead id; and every call made with, per RDESK lead id
+    it concerned, (the item sent for it, its part of the answer) or ``()``.
+
+    No creation lock is taken here: the delivery engine holds each lead exclusively
+    (claims.py), so no other worker is creating the same mock lead meanwhile.
+    """
+    if not flows:
+        return {}, []
+    account_id = next(iter(flows.values())).account_id
+    results: dict[int, int | Exception] = dict(
+        LeadAlias.objects.filter(account_id=account_id, rdesk_lead_id__in=list(flows)).values_list(
+            "rdesk_lead_id", "amocrm_lead_id"
+        )
+    )
+    calls: list[tuple[ApiCall, dict[int, tuple]]] = []
+    stop: Exception | None = None
+    to_create: dict[int, list[int]] = {}  # flow id -> RDESK lead ids
+    for rdesk_lead_id, flow in flows.items():
+        if rdesk_lead_id in results:
+            continue
+        if stop is not None:
+            results[rdesk_lead_id] = stop
+            continue
+        before = len(client.calls)
+        try:
+            found = _lead_named(client, mock_lead_name(rdesk_lead_id))
+        except LeadTargetError as error:
+            results[rdesk_lead_id] = error
+        except Exception as error:  # an outage or a refused token stops the rest too
+            results[rdesk_lead_id] = stop = error
+        else:
+            if found is not None:
+                results[rdesk_lead_id] = _alias_save(account_id, rdesk_lead_id, found)
+            else:
+                to_create.setdefault(flow.pk, []).append(rdesk_lead_id)
+        calls.extend((call, {rdesk_lead_id: ()}) for call in client.calls[before:])
+    for rdesk_lead_ids in to_create.values():
+        flow = flows[rdesk_lead_ids[0]]
+        for start in range(0, len(rdesk_lead_ids), batch_size):
+            chunk = rdesk_lead_ids[start : start + batch_size]
+            if stop is not None:
+                results.update(dict.fromkeys(chunk, stop))
+                continue
+            before = len(client.calls)
+            try:
+                created = _leads_create(flow=flow, rdesk_lead_ids=chunk, client=client)
+            except LeadTargetError as error:
+                results.update(dict.fromkeys(chunk, error))
+                created = {}
+            except Exception as error:
+                results.update(dict.fromkeys(chunk, error))
+                stop, created = error, {}
+            for rdesk_lead_id, (lead_id, _sent, _answer) in created.items():
+                results[rdesk_lead_id] = _alias_save(account_id, rdesk_lead_id, lead_id)
+            new_calls = client.calls[before:]
+            for call in new_calls:
+                parts = {r: () for r in chunk}
+                if call is new_calls[-1]:
+                    parts.update({r: (sent, answer) for r, (_, sent, answer) in created.items()})
+                calls.append((call, parts))
+    return results, calls
+
+
+def _leads_create(
+    *, flow: Flow, rdesk_lead_ids: list[int], client: AmoCRMClient
+) -> dict[int, tuple[int, dict, dict]]:
+    """Creates the mock leads in one call: (lead id, item sent, answer) per RDESK lead id."""
+    pipeline_id, status_id = _mock_stage(flow=flow, client=client)
+    items = {}
+    for rdesk_lead_id in rdesk_lead_ids:
+        lead = {"name": mock_lead_name(rdesk_lead_id), "request_id": str(rdesk_lead_id)}
+        if pipeline_id is not None:
+            lead["pipeline_id"] = pipeline_id
+        if status_id is not None:
+            lead["status_id"] = status_id
+        items[rdesk_lead_id] = lead
+    try:
+        created = client.leads_create(list(items.values()))
+    except (amocrm.ValidationFailed, amocrm.NotFound) as error:
+        names = ", ".join(mock_lead_name(r) for r in rdesk_lead_ids)
+        noun = "lead" if len(rdesk_lead_ids) == 1 else "leads"
+        raise LeadTargetError(
+            f"AmoCRM refused to create {noun} {names} in pipeline {pipeline_id}, "
+            f"status {status_id}: {error.detail}"
+        ) from error
+    by_request = {str(entry.get("request_id")): entry for entry in created}
+    result = {}
+    for n, (rdesk_lead_id, item) in enumerate(items.items()):
+        entry = by_request.get(str(rdesk_lead_id)) or created[n]
+        result[rdesk_lead_id] = (entry["id"], item, entry)
+    return result

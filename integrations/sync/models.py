@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from integrations.amocrm.encoding import FieldType
 from integrations.amocrm.models import Account, CallRecord, Pipeline, Status
@@ -221,6 +222,16 @@ class InboundEvent(models.Model):
         default=0,
         help_text="The attempt count when it was last replayed; backoff restarts from here.",
     )
+    # The fencing token of the worker holding the event (see claims.py): while it is set
+    # and next_attempt_at is ahead, next_attempt_at is that worker's lease, and only a
+    # write carrying the same token may finish, retry or release the event.
+    claim_token = models.UUIDField(
+        _("claim token"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set while a worker holds the event; only that worker may finish it."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -239,6 +250,7 @@ class InboundEvent(models.Model):
             models.Index(fields=["body_hash"], name="event_body_hash_idx"),
             # "Was a newer event for this lead delivered?", asked before every send.
             models.Index(fields=["lead_id", "status", "received_at"], name="event_lead_order_idx"),
+            models.Index(fields=["claim_token"], name="event_claim_idx"),
         ]
 
     def __str__(self) -> str:
@@ -250,11 +262,44 @@ class InboundEvent(models.Model):
         return bytes(self.raw_body).decode("utf-8", errors="replace")
 
 
+class BatchCall(CallRecord):
+    """One call to AmoCRM that carried several events' items (a batch PATCH or POST).
+
+    Its whole answer is kept here once; the request is not, because each event's
+    ``DeliveryAttempt`` holds exactly the item sent for it, which is the request split up.
+    """
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="batch_calls", verbose_name=_("account")
+    )
+    item_count = models.PositiveIntegerField(
+        _("items"), default=0, help_text=_("How many events' items the call carried.")
+    )
+
+    class Meta(CallRecord.Meta):
+        verbose_name = _("batch call")
+        verbose_name_plural = _("batch calls")
+        indexes = [models.Index(fields=["account", "started_at"], name="batchcall_account_idx")]
+
+
 class DeliveryAttempt(CallRecord):
-    """One call to AmoCRM made for an event: what was sent, what came back, how long."""
+    """One call to AmoCRM made for an event: what was sent, what came back, how long.
+
+    For a batch call the row holds only this event's item and its part of the answer;
+    ``batch_call`` links to the call as a whole.
+    """
 
     event = models.ForeignKey(
         InboundEvent, on_delete=models.CASCADE, related_name="delivery_attempts"
+    )
+    batch_call = models.ForeignKey(
+        BatchCall,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="attempts",
+        verbose_name=_("batch call"),
+        help_text=_("The batch call that carried this event's item, with its whole answer."),
     )
 
     class Meta(CallRecord.Meta):
@@ -334,3 +379,32 @@ class LeadAlias(models.Model):
 
     def __str__(self) -> str:
         return f"ID_{self.rdesk_lead_id} -> {self.amocrm_lead_id}"
+
+
+class AccountDrain(models.Model):
+    """Whether a nudge to drain an account's events is already on its way to a worker.
+
+    Set when a drain message is sent, cleared when a worker starts on it: events waiting in
+    a long broker queue are not nudged again (by the intake or the sweeper) meanwhile.
+    """
+
+    account = models.OneToOneField(
+        Account,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="drain",
+        verbose_name=_("account"),
+    )
+    nudged_at = models.DateTimeField(
+        _("nudged at"),
+        null=True,
+        blank=True,
+        help_text=_("When a drain message was last sent and not yet taken by a worker."),
+    )
+
+    class Meta:
+        verbose_name = _("account drain")
+        verbose_name_plural = _("account drains")
+
+    def __str__(self) -> str:
+        return f"drain of account {self.account_id}"

@@ -202,9 +202,8 @@ def test_replay_action_queues_the_selected_failed_events(
     statuses = dict(InboundEvent.objects.values_list("pk", "status"))
     assert statuses[failed.pk] == statuses[failed_mc.pk] == EventStatus.QUEUED
     assert statuses[audit_trail["delivered"].pk] == EventStatus.DELIVERED
-    assert sorted(call.args[0][0] for call in enqueued.call_args_list) == sorted(
-        [failed.pk, failed_mc.pk]
-    )
+    accounts = {failed.flow.account_id, failed_mc.flow.account_id}
+    assert sorted(call.args[0][0] for call in enqueued.call_args_list) == sorted(accounts)
 
 
 # --- secrets --------------------------------------------------------------------------

@@ -119,8 +119,9 @@ def test_delivery_is_enqueued_only_when_the_events_are_committed(
     for callback in callbacks:
         callback()
 
-    ids = list(InboundEvent.objects.order_by("item_index").values_list("pk", flat=True))
-    assert enqueued_ids(enqueued) == ids
+    # One nudge per account drains them all (these flows have none: None).
+    accounts = set(InboundEvent.objects.values_list("flow__account_id", flat=True))
+    assert enqueued_ids(enqueued) == list(accounts)
     assert all(call.kwargs == {"countdown": None} for call in enqueued.call_args_list)
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {EventStatus.QUEUED}
 

@@ -4,6 +4,7 @@ AmoCRM is the emulator (in this process, on a real port) unless a test needs an 
 the emulator does not give; then ``responses``.
 """
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -17,7 +18,7 @@ from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.services import catalogue_refresh
 from integrations.amocrm.tokens import AccountTokens
 from integrations.rdesk.schemas import BOOKING_STATUSES
-from integrations.sync.delivery import event_deliver, events_replay
+from integrations.sync.delivery import account_drain, event_deliver, events_replay
 from integrations.sync.leads import lead_target
 from integrations.sync.models import (
     BookingStatus,
@@ -291,9 +292,9 @@ def test_remembered_alias_is_used_without_any_call(mock_flow, emulator):
 
 def test_second_event_for_the_same_lead_makes_no_second_search(mock_flow, emulator):
     first = booking_event(mock_flow, lead_id=888)
+    assert event_deliver(event_id=first.pk) == EventStatus.DELIVERED
     second = booking_event(mock_flow, lead_id=888)
 
-    assert event_deliver(event_id=first.pk) == EventStatus.DELIVERED
     assert event_deliver(event_id=second.pk) == EventStatus.DELIVERED
 
     assert len(searches(emulator)) == 1
@@ -342,33 +343,25 @@ def test_aliased_lead_deleted_in_amocrm_fails_naming_the_alias(mock_flow, amocrm
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_events_for_a_new_lead_arriving_at_once_create_one_lead(
+def test_two_workers_on_events_for_one_new_lead_create_it_once_and_send_the_newest(
     mock_flow, emulator, monkeypatch
 ):
     first = booking_event(mock_flow, lead_id=777)
     second = booking_event(mock_flow, lead_id=777)
-    original_request, original_update = AmoCRMClient.request, AmoCRMClient.lead_update
+    original_request = AmoCRMClient.request
 
     def slow_search(self, method, path, **kwargs):
         body = original_request(self, method, path, **kwargs)
         if "query" in (kwargs.get("params") or {}):
-            time.sleep(0.3)  # unserialised, both would search before either creates
+            time.sleep(0.3)  # the other worker tries to claim meanwhile
         return body
 
-    both_sending = threading.Barrier(2, timeout=15)
-
-    def update_together(self, lead_id, update):
-        # Both have passed the ordering check, so neither is skipped as the older one.
-        both_sending.wait()
-        return original_update(self, lead_id, update)
-
     monkeypatch.setattr(AmoCRMClient, "request", slow_search)
-    monkeypatch.setattr(AmoCRMClient, "lead_update", update_together)
     outcomes = {}
 
     def deliver(event_id: int) -> None:
         try:
-            outcomes[event_id] = event_deliver(event_id=event_id)
+            outcomes.update(account_drain(account_id=mock_flow.account_id))
         finally:
             connection.close()
 
@@ -378,12 +371,13 @@ def test_two_events_for_a_new_lead_arriving_at_once_create_one_lead(
     for thread in threads:
         thread.join(timeout=30)
 
-    assert outcomes == {first.pk: EventStatus.DELIVERED, second.pk: EventStatus.DELIVERED}
+    # One worker held the lead with both events; the other found nothing to take.
+    assert outcomes == {first.pk: EventStatus.SKIPPED, second.pk: EventStatus.DELIVERED}
     (lead,) = leads_named(emulator, "ID_777")
     assert emulator.state.counters["leads_created"] == 1
     assert LeadAlias.objects.get(rdesk_lead_id=777).amocrm_lead_id == lead["id"]
     patched = [r["path"] for r in emulator.state.requests if r["method"] == "PATCH"]
-    assert patched == [f"/api/v4/leads/{lead['id']}"] * 2
+    assert patched == [f"/api/v4/leads/{lead['id']}"]
 
 
 # --- pipeline stage by booking status -------------------------------------------------
@@ -572,8 +566,8 @@ def test_old_event_replayed_after_a_newer_one_succeeded_is_skipped(
 ):
     amocrm_http.patch(LEAD_URL, json=LEAD_ANSWER)
     older = booking_event(booked_flow, received_at=minutes_ago(10))
-    newer = booking_event(booked_flow, received_at=minutes_ago(5))
     assert event_deliver(event_id=older.pk) == EventStatus.DELIVERED
+    newer = booking_event(booked_flow, received_at=minutes_ago(5))
     assert event_deliver(event_id=newer.pk) == EventStatus.DELIVERED
 
     events_replay(event_ids=[older.pk])
@@ -600,13 +594,34 @@ def test_newer_event_is_delivered_after_an_older_one(booked_flow, amocrm_http):
     assert event_deliver(event_id=newer.pk) == EventStatus.DELIVERED
 
 
-@pytest.mark.parametrize("status", [EventStatus.FAILED, EventStatus.SKIPPED, EventStatus.QUEUED])
+@pytest.mark.parametrize("status", [EventStatus.FAILED, EventStatus.SKIPPED])
 def test_older_event_is_delivered_when_the_newer_one_was_not(booked_flow, amocrm_http, status):
     amocrm_http.patch(LEAD_URL, json=LEAD_ANSWER)
     older = booking_event(booked_flow, received_at=minutes_ago(10))
     booking_event(booked_flow, received_at=minutes_ago(5), status=status)
 
     assert event_deliver(event_id=older.pk) == EventStatus.DELIVERED
+
+
+def test_pending_events_for_one_lead_become_one_update_with_the_newest_values(
+    booked_flow, amocrm_http
+):
+    amocrm_http.patch(LEAD_URL, json=LEAD_ANSWER)
+    money = load_item("rdesk-booked.json")["money"]
+    older = booking_event(booked_flow, received_at=minutes_ago(10))
+    newer = booking_event(
+        booked_flow, item={"money": {**money, "total": 1000}}, received_at=minutes_ago(5)
+    )
+
+    assert event_deliver(event_id=older.pk) == EventStatus.SKIPPED
+
+    (call,) = amocrm_http.calls
+    assert json.loads(call.request.body)["price"] == 1000
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert newer.status == EventStatus.DELIVERED
+    assert older.last_error.startswith(f"Superseded by event #{newer.pk} (received ")
+    assert not older.delivery_attempts.exists()
 
 
 def test_items_of_one_request_are_ordered_by_their_position(booked_flow, amocrm_http):

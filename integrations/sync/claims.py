@@ -1,0 +1,207 @@
+"""Taking due work: whole leads of one account at a time, under a fenced, extended lease.
+
+How per-lead order holds by construction
+----------------------------------------
+A worker never claims single events; it claims *leads* (an account and an RDESK lead
+id, whichever flow brought the event) and with each lead every pending event of it.
+Claims of one account are taken one at a time (a transaction-scoped advisory lock on
+PostgreSQL; SQLite's IMMEDIATE transactions are serialised anyway), and a claim skips
+every lead that has an event under a live lease. So at any moment at most one worker
+holds a given lead, and that worker sees all of the lead's pending events together: it
+sends only the newest, and the others end skipped. An event arriving while its lead is
+held waits for the holder to finish, so it is sent after, never before, the older one.
+This is why claiming does not use ``SKIP LOCKED`` row by row: two workers skipping each
+other's rows could split one lead's events between them, which is the race it avoids.
+
+Fencing and leases
+------------------
+A claim stamps its events with a fresh ``claim_token`` and pushes ``next_attempt_at``
+one lease ahead. Every later write (heartbeat, finishing, retrying) is filtered on that
+token, so a worker that lost its claim cannot overwrite whoever holds the events now. A
+heartbeat thread extends the lease while the worker lives, and just before each call
+to AmoCRM the lease is extended, under the token, to outlast the call (``claim_confirm``):
+if that fails the call is not made. A killed worker stops beating, its lease runs out
+(at most one lease, or one call's timeout, later) and the events are claimable again.
+"""
+
+import hashlib
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, Min, OuterRef, Q
+from django.utils import timezone
+
+from integrations.sync.models import EventStatus, Flow, InboundEvent
+
+logger = logging.getLogger(__name__)
+
+PENDING = (EventStatus.RECEIVED, EventStatus.QUEUED)
+# A nudge may arrive a little before the time it was scheduled for.
+CLOCK_TOLERANCE = timedelta(seconds=2)
+# What a call may take beyond the client's own timeouts before the lease must be renewed.
+CALL_MARGIN = 5.0
+
+
+class ClaimLost(Exception):
+    """The claim's token no longer matches: another worker holds (some of) its events."""
+
+
+@dataclass
+class Claim:
+    """Events of whole leads taken by one worker, fenced by ``token``."""
+
+    token: uuid.UUID
+    account_id: int | None
+    events: list[InboundEvent] = field(default_factory=list)
+
+
+def account_events(account_id: int | None):
+    """The pending events of an account (``None``: of flows with no account)."""
+    if account_id is None:
+        flows = Flow.objects.filter(account__isnull=True)
+    else:
+        flows = Flow.objects.filter(account_id=account_id)
+    return InboundEvent.objects.filter(flow__in=flows, status__in=PENDING)
+
+
+def due_filter(now) -> Q:
+    """Due: an unheld event whose time has come, or a held one whose lease ran out."""
+    return Q(claim_token__isnull=True, next_attempt_at__lte=now + CLOCK_TOLERANCE) | Q(
+        claim_token__isnull=False, next_attempt_at__lte=now
+    )
+
+
+def held_filter(now) -> Q:
+    return Q(claim_token__isnull=False, next_attempt_at__gt=now)
+
+
+def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
+    """Claims up to ``leads`` leads with due events, with all their pending events."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    pending = account_events(account_id)
+    with transaction.atomic():
+        _claims_serialise(account_id)
+        due = pending.filter(due_filter(now))
+        held = pending.filter(held_filter(now), lead_id=OuterRef("lead_id"))
+        lead_ids = list(
+            due.exclude(lead_id="")
+            .filter(~Exists(held))
+            .values("lead_id")
+            .annotate(first=Min("received_at"))
+            .order_by("first")
+            .values_list("lead_id", flat=True)[:leads]
+        )
+        # Events without a lead id cannot be sent; each is a "lead" of its own.
+        loose = list(
+            due.filter(lead_id="")
+            .order_by("received_at")
+            .values_list("pk", flat=True)[: max(0, leads - len(lead_ids))]
+        )
+        if not lead_ids and not loose:
+            return None
+        taken = pending.filter(Q(lead_id__in=lead_ids) | Q(pk__in=loose, lead_id=""))
+        taken.update(
+            claim_token=token,
+            status=EventStatus.QUEUED,
+            attempts=F("attempts") + 1,
+            next_attempt_at=now + timedelta(seconds=settings.HUB_DELIVERY_LEASE),
+            updated_at=now,
+        )
+    events = list(
+        InboundEvent.objects.filter(claim_token=token)
+        .select_related("flow__account")
+        .order_by("received_at", "pk")
+    )
+    if not events:
+        return None
+    return Claim(token=token, account_id=account_id, events=events)
+
+
+def _claims_serialise(account_id: int | None) -> None:
+    """Makes claims of one account take turns until the current transaction ends."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: a write transaction (IMMEDIATE) already excludes every other
+    digest = hashlib.blake2b(f"claim:{account_id}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+        )
+
+
+def claim_extend(claim: Claim, *, seconds: float | None = None) -> int:
+    """Pushes the lease of the claim's unfinished events ahead; returns how many."""
+    seconds = settings.HUB_DELIVERY_LEASE if seconds is None else seconds
+    now = timezone.now()
+    return InboundEvent.objects.filter(claim_token=claim.token, status__in=PENDING).update(
+        next_attempt_at=now + timedelta(seconds=seconds)
+    )
+
+
+def claim_confirm(claim: Claim, event_ids: list[int]) -> None:
+    """Extends the lease over these events to outlast one call; ``ClaimLost`` if not ours.
+
+    Called right before a request leaves (after its rate-limit slot), so the request is
+    only made while no other worker can hold its leads, and its lease outlives it.
+    """
+    connect, read = settings.AMOCRM_TIMEOUT
+    seconds = max(settings.HUB_DELIVERY_LEASE, connect + read + CALL_MARGIN)
+    now = timezone.now()
+    ours = InboundEvent.objects.filter(
+        pk__in=event_ids, claim_token=claim.token, status__in=PENDING
+    ).update(next_attempt_at=now + timedelta(seconds=seconds))
+    if ours != len(set(event_ids)):
+        raise ClaimLost(f"{len(set(event_ids)) - ours} of {len(event_ids)} events taken over")
+
+
+class FencedLimiter:
+    """The rate limiter, then the fence: a call is made only with a slot and a live claim.
+
+    ``carrying`` names the events the next request carries (set by the sender).
+    """
+
+    def __init__(self, limiter, claim: Claim):
+        self.limiter = limiter
+        self.claim = claim
+        self.carrying: list[int] = []
+
+    def acquire(self, key: str) -> None:
+        if self.limiter is not None:
+            self.limiter.acquire(key)
+        if self.carrying:
+            claim_confirm(self.claim, self.carrying)
+
+
+class Heartbeat:
+    """Extends the claim's lease every third of it, in a thread, while the block runs."""
+
+    def __init__(self, claim: Claim, *, interval: float | None = None):
+        self.claim = claim
+        self.interval = settings.HUB_DELIVERY_LEASE / 3 if interval is None else interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="claim-heartbeat", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from django.db import connection as thread_connection  # this thread's own
+
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    claim_extend(self.claim)
+                except Exception:  # a missed beat is made good by the next one
+                    logger.warning("lease heartbeat failed", exc_info=True)
+        finally:
+            thread_connection.close()
