@@ -79,6 +79,7 @@ def get_lead(state: State, request: Request, lead_id: str) -> Response:
 
 def create_leads(state: State, request: Request) -> Response:
     items = _batch(request)
+    _fault(state, len(items))
     catalogue = state.catalogue()
     writes = _validated(
         [
@@ -98,6 +99,7 @@ def create_leads(state: State, request: Request) -> Response:
 
 def update_leads(state: State, request: Request) -> Response:
     items = _batch(request)
+    _fault(state, len(items))
     id_errors = []
     for n, item in enumerate(items):
         request_id = item.get("request_id", str(n)) if isinstance(item, dict) else str(n)
@@ -134,6 +136,7 @@ def update_lead(state: State, request: Request, lead_id: str) -> Response:
         raise Problem(400, "Request data must be an object")
     if not item:
         raise Problem(400, "Request data can not be empty")
+    _fault(state, 1)
     lead_id = int(lead_id)
     if "id" in item and item["id"] != lead_id:
         raise ValidationFailed([_entry("0", NOT_SUPPORTED_CHOICE, "id")])
@@ -198,8 +201,20 @@ def _entry(request_id: str, code: str, path: str, type_name: str = "") -> dict:
     return {"request_id": request_id, "errors": errors}
 
 
+def _fault(state: State, items: int) -> None:
+    """A fault the control API asked for: 504 (batch too heavy), 413, or any status."""
+    status = state.fault_for(items)
+    if status == 504:
+        raise Problem(504, "Gateway Timeout")
+    if status == 413:
+        raise Problem(413, "Request Entity Too Large")
+    if status is not None:
+        raise Problem(status, "Fault injected by the emulator's control API")
+
+
 def _require_existing(state: State, lead_ids: list[int]) -> None:
-    missing = sorted({i for i in lead_ids if i not in state.leads})
+    # A deleted lead (in the trash) cannot be written, as if it did not exist.
+    missing = sorted({i for i in lead_ids if i not in state.leads or state.leads[i]["is_deleted"]})
     if len(missing) == 1:
         raise Problem(404, f"Lead {missing[0]} not found")
     if missing:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterable
 
@@ -51,6 +52,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", rf"/_emulator/leads/{_LEAD}", control.get_lead),
     ("POST", r"/_emulator/reset", control.reset),
     ("POST", r"/_emulator/expire-tokens", control.expire_tokens),
+    ("POST", rf"/_emulator/leads/{_LEAD}/delete", control.delete_lead),
+    ("POST", r"/_emulator/faults", control.set_faults),
 ]
 
 RATE_LIMITED_PREFIXES = ("/api/v4/", "/oauth2/")
@@ -69,6 +72,9 @@ class EmulatorApp:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request.from_environ(environ)
+        delay = self.state.faults.get("delay") or 0.0
+        if delay and request.path.startswith(AUTHENTICATED_PREFIX):
+            time.sleep(delay)  # outside the lock: other requests are answered meanwhile
         with self.state.lock:
             response = self.respond(request)
             if not request.path.startswith(CONTROL_PREFIX):

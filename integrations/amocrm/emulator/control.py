@@ -55,3 +55,26 @@ def reset(state: State, request: Request) -> Response:
 
 def expire_tokens(state: State, request: Request) -> Response:
     return Response.json({"expired": state.expire_access_tokens()})
+
+
+def delete_lead(state: State, request: Request, lead_id: str) -> Response:
+    if not state.delete_lead(int(lead_id)):
+        raise Problem(404, f"Lead {lead_id} not found")
+    return Response.json({"deleted": int(lead_id)})
+
+
+def set_faults(state: State, request: Request) -> Response:
+    """``{"status": 504, "over": 10, "times": 3, "delay": 0.5}``; ``{}`` clears them."""
+    try:
+        options = request.json() if request.body.strip() else {}
+    except ValueError:
+        raise Problem(400, "Request body is not valid JSON") from None
+    if not isinstance(options, dict):
+        raise Problem(400, "Request data must be an object")
+    state.fault_set(
+        status=options.get("status"),
+        over=int(options.get("over", 0)),
+        times=options.get("times"),
+        delay=float(options.get("delay", 0.0)),
+    )
+    return Response.json({"faults": state.faults})

@@ -19,9 +19,11 @@ TITLES = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    413: "Request Entity Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    504: "Gateway Timeout",
 }
 
 UNAUTHORIZED_DETAIL = "Неверный логин или пароль"

@@ -103,6 +103,8 @@ class State:
             self.requests: list[dict] = []
             self.counters = dict.fromkeys(COUNTERS, 0)
             self.rate_window = SlidingWindow(self.config.rate_limit)
+            # Faults on demand (control API): a status for batches over a size, and a delay.
+            self.faults: dict = {}
             self._next_lead_id = FIRST_NEW_LEAD_ID
             self._next_tag_id = FIRST_TAG_ID
             for fields in seed.leads():
@@ -236,6 +238,38 @@ class State:
         self.tags[tag["id"]] = tag
         self._next_tag_id += 1
         return tag
+
+    def delete_lead(self, lead_id: int) -> bool:
+        """Moves the lead to the trash, as a user deleting it in AmoCRM does."""
+        with self.lock:
+            lead = self.leads.get(lead_id)
+            if lead is None:
+                return False
+            lead["is_deleted"] = True
+            return True
+
+    def fault_set(
+        self,
+        *,
+        status: int | None = None,
+        over: int = 0,
+        times: int | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """From now on: ``status`` for lead writes of more than ``over`` items (``times``
+        times, or always), and every API request answered ``delay`` seconds late."""
+        with self.lock:
+            self.faults = {"status": status, "over": over, "times": times, "delay": delay}
+
+    def fault_for(self, items: int) -> int | None:
+        """The status a lead write of ``items`` items is to fail with, if any."""
+        with self.lock:
+            status, times = self.faults.get("status"), self.faults.get("times")
+            if status is None or items <= self.faults.get("over", 0) or times == 0:
+                return None
+            if times is not None:
+                self.faults["times"] = times - 1
+            return status
 
     # --- observation ----------------------------------------------------------------
     def log_request(self, entry: dict) -> None:

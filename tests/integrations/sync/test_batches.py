@@ -167,3 +167,51 @@ def test_one_invalid_lead_fails_alone_with_amocrms_detail_and_the_rest_are_deliv
     bystander = DeliveryAttempt.objects.filter(event=events[0]).order_by("id")
     assert [a.response_status for a in bystander] == [400, 200]
     assert bystander[0].error_class == "RefusedWithBatch"
+
+
+def test_lead_deleted_in_amocrm_fails_only_its_own_event(flow, emulator):
+    ids = leads(emulator, 3)
+    events = [booking(flow, lead_id) for lead_id in ids]
+    emulator.state.delete_lead(ids[1])
+
+    account_drain(account_id=flow.account_id)
+
+    assert statuses(events) == [EventStatus.DELIVERED, EventStatus.FAILED, EventStatus.DELIVERED]
+    gone = InboundEvent.objects.get(pk=events[1].pk)
+    assert gone.last_error == (
+        f"Lead {ids[1]} not found in AmoCRM: Not Found: Lead {ids[1]} not found"
+    )
+    assert [(p["method"], p["status"]) for p in emulator.state.requests] == [
+        ("PATCH", 404),
+        ("GET", 200),
+        ("PATCH", 200),
+    ]
+
+
+@pytest.mark.parametrize("status", [504, 413])
+def test_too_heavy_batch_is_halved_until_it_goes_through(flow, emulator, status):
+    emulator.state.fault_set(status=status, over=2)
+    events = [booking(flow, lead_id) for lead_id in leads(emulator, 5)]
+
+    account_drain(account_id=flow.account_id)
+
+    assert statuses(events) == [EventStatus.DELIVERED] * 5
+    sizes = [
+        (len(p["body"]) if isinstance(p["body"], list) else 1, p["status"])
+        for p in patches(emulator)
+    ]
+    assert sizes == [(5, status), (2, 200), (3, status), (1, 200), (2, 200)]
+
+
+def test_single_lead_timing_out_is_retried_later(flow, emulator):
+    emulator.state.fault_set(status=504, over=0)
+    (lead_id,) = leads(emulator, 1)
+    event = booking(flow, lead_id)
+
+    account_drain(account_id=flow.account_id)
+
+    event.refresh_from_db()
+    assert event.status == EventStatus.QUEUED
+    assert event.last_error == "Unavailable: Gateway Timeout: Gateway Timeout"
+    assert event.next_attempt_at is not None
+    assert event.claim_token is None

@@ -79,3 +79,46 @@ def test_lead_endpoint_shows_one_lead_as_the_api_returns_it(api):
 
 def test_lead_endpoint_answers_404_for_a_missing_lead(api):
     assert api.get("/_emulator/leads/1").status_code == 404
+
+
+# --- faults on demand -----------------------------------------------------------------
+
+
+def test_faults_endpoint_answers_504_for_batches_over_the_size(api):
+    api.post("/_emulator/faults", json={"status": 504, "over": 1})
+
+    heavy = api.patch("/api/v4/leads", json=[{"id": 23392663}, {"id": 23392663}])
+    light = api.patch("/api/v4/leads", json=[{"id": 23392663, "price": 5}])
+
+    assert (heavy.status_code, heavy.json()["title"]) == (504, "Gateway Timeout")
+    assert light.status_code == 200
+
+
+def test_faults_endpoint_answers_413_a_given_number_of_times(api):
+    api.post("/_emulator/faults", json={"status": 413, "times": 1})
+
+    first = api.patch("/api/v4/leads/23392663", json={"price": 5})
+    second = api.patch("/api/v4/leads/23392663", json={"price": 6})
+
+    assert [first.status_code, second.status_code] == [413, 200]
+
+
+def test_faults_endpoint_delays_api_answers_and_clears(api, emulator):
+    api.post("/_emulator/faults", json={"delay": 0.3})
+    slow = api.get("/api/v4/account")
+    api.post("/_emulator/faults", json={})
+    fast = api.get("/api/v4/account")
+
+    assert slow.elapsed.total_seconds() >= 0.3
+    assert fast.elapsed.total_seconds() < 0.3
+
+
+def test_deleted_lead_cannot_be_patched_alone_or_in_a_batch(api):
+    assert api.post("/_emulator/leads/23392663/delete").status_code == 200
+
+    alone = api.patch("/api/v4/leads/23392663", json={"price": 5})
+    batch = api.patch("/api/v4/leads", json=[{"id": 23392663, "price": 5}])
+
+    assert alone.status_code == batch.status_code == 404
+    assert batch.json()["detail"] == "Lead 23392663 not found"
+    assert api.get("/api/v4/leads/23392663").status_code == 204
