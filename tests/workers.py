@@ -26,8 +26,15 @@ def _database_url() -> str:
 class WorkerProcess:
     """``celery -A hub worker`` in a child process; ``stop()`` ends it."""
 
-    def __init__(self, *, concurrency: int = 1, extra_env: dict | None = None):
-        self.log_path = PROJECT / "var" / f"test-worker-{os.getpid()}.log"
+    def __init__(
+        self,
+        *,
+        concurrency: int = 1,
+        extra_env: dict | None = None,
+        name: str = "worker",
+        wait: bool = True,
+    ):
+        self.log_path = PROJECT / "var" / f"test-{name}-{os.getpid()}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -51,15 +58,17 @@ class WorkerProcess:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel=INFO",
+                f"--hostname={name}-{os.getpid()}@%h",
             ],
             cwd=PROJECT,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
+        if wait:
+            self.wait_ready()
 
-    def _wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -72,7 +81,16 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """``kill -9``: no cleanup, no acknowledgement, leases left behind."""
+        self.process.kill()
+        self.process.wait()
+
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            self._log.close()
+            self.log_path.unlink(missing_ok=True)
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=15)

@@ -73,7 +73,7 @@ class EmulatorApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request.from_environ(environ)
         delay = self.state.faults.get("delay") or 0.0
-        if delay and request.path.startswith(AUTHENTICATED_PREFIX):
+        if delay and request.path.startswith(RATE_LIMITED_PREFIXES):
             time.sleep(delay)  # outside the lock: other requests are answered meanwhile
         with self.state.lock:
             response = self.respond(request)
