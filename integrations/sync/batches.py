@@ -19,12 +19,18 @@ from integrations.sync.leads import (
     LeadTargetError,
     lead_targets,
     mock_lead_name,
-    newer_event_find,
+    newest_delivered,
 )
 from integrations.sync.models import EventStatus, Flow, InboundEvent
 from integrations.sync.outcomes import CallLog, Outcome, outcome_of_error, paused
 from integrations.sync.sending import Item
-from integrations.sync.updates import PreparedUpdate, UpdateProblem, lead_update_prepare
+from integrations.sync.updates import (
+    FlowSetup,
+    PreparedUpdate,
+    UpdateProblem,
+    flow_setup,
+    lead_update_prepare,
+)
 
 
 @dataclass
@@ -58,9 +64,14 @@ def batch_plan(*, claim: Claim, client: AmoCRMClient | None, batch_size: int) ->
     groups: dict[str, list[InboundEvent]] = {}
     for event in claim.events:
         groups.setdefault(lead_key(event), []).append(event)
+    # Safe to read now: this worker holds these leads, so nothing newer is in flight.
+    delivered = newest_delivered(
+        account_id=claim.account_id, lead_ids=[e.lead_id for e in claim.events if e.lead_id]
+    )
+    setups: dict[int, FlowSetup] = {}
     chosen: list[tuple[InboundEvent, PreparedUpdate]] = []
-    for events in groups.values():
-        pick = _coalesce(events, plan)
+    for key, events in groups.items():
+        pick = _coalesce(events, plan, delivered.get(key), setups)
         if pick is not None:
             chosen.append(pick)
     chosen.sort(key=lambda pick: (pick[0].received_at, pick[0].pk))
@@ -68,7 +79,12 @@ def batch_plan(*, claim: Claim, client: AmoCRMClient | None, batch_size: int) ->
     return plan
 
 
-def _coalesce(events: list[InboundEvent], plan: Plan) -> tuple[InboundEvent, PreparedUpdate] | None:
+def _coalesce(
+    events: list[InboundEvent],
+    plan: Plan,
+    latest_delivered: InboundEvent | None,
+    setups: dict[int, FlowSetup],
+) -> tuple[InboundEvent, PreparedUpdate] | None:
     """The newest event of one lead that gives an update; settles all the others."""
     winner = None
     superseded_by = None  # the event older ones name
@@ -86,19 +102,29 @@ def _coalesce(events: list[InboundEvent], plan: Plan) -> tuple[InboundEvent, Pre
                 EventStatus.SKIPPED, f"Flow '{event.flow}' is disabled."
             )
             continue
+        if event.flow_id not in setups:
+            setups[event.flow_id] = flow_setup(event.flow)
         try:
-            prepared = lead_update_prepare(flow=event.flow, payload=event.payload)
+            prepared = lead_update_prepare(
+                flow=event.flow, payload=event.payload, setup=setups[event.flow_id]
+            )
         except UpdateProblem as problem:
             plan.outcomes[event.pk] = Outcome(problem.status, problem.reason)
             continue
-        # Safe to ask now: this worker holds the lead, so nothing newer is in flight.
-        delivered_newer = newer_event_find(event=event)
+        delivered_newer = latest_delivered if _newer(latest_delivered, event) else None
         superseded_by = event
         if delivered_newer is not None:
             plan.outcomes[event.pk] = _already_delivered(delivered_newer)
         else:
             winner = (event, prepared)
     return winner
+
+
+def _newer(candidate: InboundEvent | None, event: InboundEvent) -> bool:
+    """Arrival order, as ``newer_event_find`` has it: received_at, then id."""
+    if candidate is None:
+        return False
+    return (candidate.received_at, candidate.pk) > (event.received_at, event.pk)
 
 
 def _received(event: InboundEvent) -> str:

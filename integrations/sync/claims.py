@@ -58,6 +58,7 @@ class Claim:
     token: uuid.UUID
     account_id: int | None
     events: list[InboundEvent] = field(default_factory=list)
+    full: bool = False  # as many leads as were asked for: more may be due
 
 
 def account_events(account_id: int | None):
@@ -120,7 +121,8 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
     )
     if not events:
         return None
-    return Claim(token=token, account_id=account_id, events=events)
+    full = len(lead_ids) + len(loose) >= leads
+    return Claim(token=token, account_id=account_id, events=events, full=full)
 
 
 def _claims_serialise(account_id: int | None) -> None:
@@ -146,8 +148,8 @@ def claim_extend(claim: Claim, *, seconds: float | None = None) -> int:
 def claim_confirm(claim: Claim, event_ids: list[int]) -> None:
     """Extends the lease over these events to outlast one call; ``ClaimLost`` if not ours.
 
-    Called right before a request leaves (after its rate-limit slot), so the request is
-    only made while no other worker can hold its leads, and its lease outlives it.
+    Called right before a request leaves (before its rate-limit slot, which the heartbeat
+    covers), so the request is only made while no other worker can hold its leads.
     """
     connect, read = settings.AMOCRM_TIMEOUT
     seconds = max(settings.HUB_DELIVERY_LEASE, connect + read + CALL_MARGIN)
@@ -160,9 +162,11 @@ def claim_confirm(claim: Claim, event_ids: list[int]) -> None:
 
 
 class FencedLimiter:
-    """The rate limiter, then the fence: a call is made only with a slot and a live claim.
+    """The fence, then the rate limiter: a call is made only with a live claim and a slot.
 
-    ``carrying`` names the events the next request carries (set by the sender).
+    The fence comes first so that nothing (a database round trip) stands between taking
+    a slot and sending: the limiter's spacing is what AmoCRM sees. ``carrying`` names
+    the events the next request carries (set by the sender).
     """
 
     def __init__(self, limiter, claim: Claim):
@@ -171,10 +175,10 @@ class FencedLimiter:
         self.carrying: list[int] = []
 
     def acquire(self, key: str) -> None:
-        if self.limiter is not None:
-            self.limiter.acquire(key)
         if self.carrying:
             claim_confirm(self.claim, self.carrying)
+        if self.limiter is not None:
+            self.limiter.acquire(key)
 
 
 class Heartbeat:

@@ -55,9 +55,20 @@ def events_enqueue(event_ids: list[int], *, countdown: float | None = None) -> N
     of_nudged = Q(flow__account_id__in=[a for a in nudged if a is not None])
     if None in nudged:
         of_nudged |= Q(flow__account__isnull=True)
-    InboundEvent.objects.filter(of_nudged, pk__in=event_ids, status=EventStatus.RECEIVED).update(
-        status=EventStatus.QUEUED
-    )
+    _mark_queued(InboundEvent.objects.filter(of_nudged, pk__in=event_ids))
+
+
+def _mark_queued(events) -> None:
+    """``received`` -> ``queued`` (a nudge is on its way), skipping rows a worker is
+    claiming right now: it makes them ``queued`` itself, and waiting for its locks while
+    holding ours could deadlock."""
+    with transaction.atomic():
+        ids = list(
+            events.filter(status=EventStatus.RECEIVED)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)
+        )
+        InboundEvent.objects.filter(pk__in=ids).update(status=EventStatus.QUEUED)
 
 
 # What became of a nudge.
@@ -120,6 +131,10 @@ def account_drain(*, account_id: int | None, budget: float | None = None) -> dic
         claim = claim_take(account_id=account_id, leads=settings.HUB_BATCH_SIZE)
         if claim is None:
             break
+        if claim.full:
+            # A backlog: one more drain (a free worker thread or process) shares it, each
+            # on leads of its own, so calls overlap their waits up to the rate limit.
+            account_nudge(account_id=account_id)
         finished, halted, retry_in = claim_deliver(claim)
         statuses.update(finished)
         if retry_in is not None:
@@ -233,9 +248,7 @@ def events_sweep(*, grace: float | None = None, limit: int = 1000) -> int:
         account_id = row["flow__account_id"]
         if account_nudge(account_id=account_id) == SENT:
             swept += row["count"]
-            overdue.filter(flow__account_id=account_id, status=EventStatus.RECEIVED).update(
-                status=EventStatus.QUEUED
-            )
+            _mark_queued(overdue.filter(flow__account_id=account_id))
     if swept:
         logger.info("swept stuck events", extra={"count": swept})
     return swept

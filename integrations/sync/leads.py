@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from integrations.amocrm import client as amocrm
 from integrations.amocrm.client import AmoCRMClient, ApiCall
@@ -72,15 +72,18 @@ def lead_target(*, flow: Flow, rdesk_lead_id: int, client: AmoCRMClient) -> int:
         return _alias_save(account_id, rdesk_lead_id, lead_id)
 
 
-def status_move_build(*, flow: Flow, values: dict) -> dict:
+def status_move_build(*, flow: Flow, values: dict, stages: dict | None = None) -> dict:
     """The ``pipeline_id`` and ``status_id`` to add to the lead update, or ``{}``.
 
     Only when the flow maps the payload's booking status to a stage: an unmapped status
-    (and a flow kind without a booking status) leaves the lead where it is.
+    (and a flow kind without a booking status) leaves the lead where it is. ``stages``
+    (booking status -> the pair) saves the query when the caller has read them already.
     """
     source = FLOW_KINDS[flow.kind].status_source
     if source is None or not values.get(source):
         return {}
+    if stages is not None:
+        return dict(stages.get(values[source], {}))
     mapping = flow.status_mappings.filter(booking_status=values[source]).first()
     if mapping is None:
         return {}
@@ -110,6 +113,24 @@ def newer_event_find(*, event: InboundEvent) -> InboundEvent | None:
         .order_by("-received_at", "-pk")
         .first()
     )
+
+
+def newest_delivered(*, account_id: int, lead_ids: list[str]) -> dict[str, InboundEvent]:
+    """Per RDESK lead id, the latest delivered event about it (``newer_event_find`` for
+    many leads in two queries)."""
+    delivered = InboundEvent.objects.filter(
+        flow__account_id=account_id, lead_id__in=lead_ids, status=EventStatus.DELIVERED
+    )
+    latest = (
+        delivered.values("lead_id").annotate(at=Max("received_at")).values_list("lead_id", "at")
+    )
+    condition = Q(pk__in=[])
+    for lead_id, at in latest:
+        condition |= Q(lead_id=lead_id, received_at=at)
+    newest = {}
+    for event in delivered.filter(condition).order_by("received_at", "pk"):
+        newest[event.lead_id] = event  # the last of a request's items wins a tie
+    return newest
 
 
 def _alias(account_id: int, rdesk_lead_id: int) -> int | None:

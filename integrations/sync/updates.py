@@ -32,10 +32,38 @@ class PreparedUpdate:
     rdesk_lead_id: int
 
 
-def lead_update_prepare(*, flow: Flow, payload) -> PreparedUpdate:
+@dataclass(frozen=True)
+class FlowSetup:
+    """What a flow's updates are made with, read once for many payloads (a batch)."""
+
+    computed: frozenset[int]  # field ids AmoCRM computes itself: never sent
+    mappings: list[Mapping]
+    stages: dict[str, dict]  # booking status -> {"pipeline_id", "status_id"}
+
+
+def flow_setup(flow: Flow) -> FlowSetup:
+    """The flow's current mappings, stage moves and the account's computed fields."""
+    computed = frozenset(
+        CustomField.objects.filter(account=flow.account, is_computed=True).values_list(
+            "field_id", flat=True
+        )
+    )
+    mappings = [
+        Mapping(m.source, m.field_id, m.field_type) for m in flow.mappings.filter(enabled=True)
+    ]
+    stages = {
+        m.booking_status: {"pipeline_id": m.pipeline_id, "status_id": m.status_id}
+        for m in flow.status_mappings.all()
+    }
+    return FlowSetup(computed=computed, mappings=mappings, stages=stages)
+
+
+def lead_update_prepare(*, flow: Flow, payload, setup: FlowSetup | None = None) -> PreparedUpdate:
     """The update ``flow`` makes of ``payload`` with its current mappings.
 
-    Raises UpdateProblem when the payload is invalid, cannot be mapped, or fills nothing.
+    ``setup`` (from ``flow_setup``) saves reading the flow again for each payload of a
+    batch. Raises UpdateProblem when the payload is invalid, cannot be mapped, or fills
+    nothing.
     """
     account = flow.account
     spec = FLOW_KINDS[flow.kind]
@@ -46,26 +74,19 @@ def lead_update_prepare(*, flow: Flow, payload) -> PreparedUpdate:
         )
     data = serializer.validated_data
     tz = ZoneInfo(account.timezone)
-    computed = frozenset(
-        CustomField.objects.filter(account=account, is_computed=True).values_list(
-            "field_id", flat=True
-        )
-    )
-    mappings = [
-        Mapping(m.source, m.field_id, m.field_type) for m in flow.mappings.filter(enabled=True)
-    ]
+    setup = setup or flow_setup(flow)
     values = spec.values_for(data, tz=tz)
     try:
         update = lead_update_build(
             values=values,
-            mappings=mappings,
+            mappings=setup.mappings,
             price_source=flow.price_source,
             tz=tz,
-            skip_field_ids=computed,
+            skip_field_ids=setup.computed,
         )
     except MappingError as error:
         raise UpdateProblem(EventStatus.FAILED, f"Cannot map the payload: {error}") from error
-    update.update(status_move_build(flow=flow, values=values))
+    update.update(status_move_build(flow=flow, values=values, stages=setup.stages))
     if not update:
         raise UpdateProblem(EventStatus.SKIPPED, "Nothing to send: no mapped value is filled.")
     return PreparedUpdate(data=data, values=values, update=update, rdesk_lead_id=data["lead_id"])

@@ -47,7 +47,7 @@ def seconds_from_now(moment) -> float:
     return (moment - timezone.now()).total_seconds()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_heartbeat_keeps_extending_the_lease_while_the_worker_works(flow, settings):
     settings.HUB_DELIVERY_LEASE = 1.0
     event = booking(flow)
