@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format setup clean
+.PHONY: run test lint format setup clean bench
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -34,6 +34,12 @@ format: $(STAMP)
 # pytest-django builds the test database from the migrations.
 test: lint
 	$(PY) -m pytest
+
+# The delivery engine against the emulator at 7 req/s with a real worker (PostgreSQL and
+# Redis on 127.0.0.1); prints drain times, requests per update, latency and worker RSS.
+bench: $(STAMP)
+	mkdir -p var
+	$(PY) tests/benchmarks/delivery.py
 
 clean:
 	rm -rf $(VENV) var
