@@ -10,6 +10,8 @@ admin.site.index_title = "RDESK to AmoCRM"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("amocrm/", include("integrations.amocrm.urls")),
+    # The admin's language switch (Django's set_language view).
+    path("i18n/", include("django.conf.urls.i18n")),
     # Last: intake endpoints are whatever paths the flows name (e.g. /zdrav/booked).
     path("", include("integrations.sync.urls")),
 ]
