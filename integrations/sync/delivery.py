@@ -187,7 +187,8 @@ def _outcome_of_error(
     retry_after = getattr(error, "retry_after", None)
     if isinstance(error, amocrm.Blocked):
         retry_after = max(retry_after or 0.0, BLOCKED_MIN_DELAY)
-    delay = retry_delay(event.attempts, retry_after=retry_after)
+    # Counted since the last replay, so a replayed event does not start at the cap.
+    delay = retry_delay(event.attempts - event.attempts_at_replay, retry_after=retry_after)
     reason = f"{type(error).__name__}: {error.detail}"
     age = (timezone.now() - (event.replayed_at or event.received_at)).total_seconds()
     if age + delay > settings.HUB_RETRY_MAX_AGE:
