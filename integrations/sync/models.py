@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from integrations.amocrm.encoding import FieldType
 from integrations.amocrm.models import Account, CallRecord, Pipeline, Status
@@ -63,7 +64,7 @@ class Flow(models.Model):
 
     def clean(self):
         if not self.endpoint_path.startswith("/"):
-            raise ValidationError({"endpoint_path": "The path must start with '/'."})
+            raise ValidationError({"endpoint_path": gettext("The path must start with '/'.")})
         if self.mock_pipeline_id is not None or self.mock_status_id is not None:
             errors = stage_errors(
                 account_id=self.account_id,
@@ -87,7 +88,10 @@ def stage_errors(
     if account_id is None or not pipelines.exists():
         return {}
     if pipeline_id is not None and not pipelines.filter(pipeline_id=pipeline_id).exists():
-        return {"pipeline_id": f"Pipeline {pipeline_id} is not in the account's catalogue."}
+        return {
+            "pipeline_id": gettext("Pipeline %(id)s is not in the account's catalogue.")
+            % {"id": pipeline_id}
+        }
     if status_id is None or status_id in CLOSED_STATUS_IDS:
         return {}
     statuses = Status.objects.filter(pipeline__account_id=account_id, status_id=status_id)
@@ -95,10 +99,13 @@ def stage_errors(
         statuses = statuses.filter(pipeline__pipeline_id=pipeline_id)
     status = statuses.first()
     if status is None:
-        where = f"pipeline {pipeline_id}" if pipeline_id is not None else "any pipeline"
-        return {"status_id": f"Status {status_id} is not a stage of {where}."}
+        if pipeline_id is None:
+            message = gettext("Status %(id)s is not a stage of any pipeline.")
+        else:
+            message = gettext("Status %(id)s is not a stage of pipeline %(pipeline)s.")
+        return {"status_id": message % {"id": status_id, "pipeline": pipeline_id}}
     if status.type == UNSORTED_STATUS_TYPE:
-        return {"status_id": "Leads cannot be put into the Unsorted stage."}
+        return {"status_id": gettext("Leads cannot be put into the Unsorted stage.")}
     return {}
 
 
@@ -123,15 +130,13 @@ class FieldMapping(models.Model):
         return f"{self.source} -> {self.field_id} ({self.field_type})"
 
     def clean(self):
-        from integrations.sync.kinds import FLOW_KINDS
+        from integrations.sync.mapping_checks import mapping_validate
 
-        if self.flow_id is None:
+        if self.flow_id is None and not FieldMapping.flow.is_cached(self):
             return
-        sources = FLOW_KINDS[self.flow.kind].sources
-        if self.source not in sources:
-            raise ValidationError(
-                {"source": f"Unknown value for this flow; choose one of: {', '.join(sources)}."}
-            )
+        errors = mapping_validate(mapping=self)
+        if errors:
+            raise ValidationError(errors)
 
 
 class BookingStatus(models.TextChoices):
@@ -175,8 +180,11 @@ class FlowStatusMapping(models.Model):
             return
         if FLOW_KINDS[self.flow.kind].status_source is None:
             raise ValidationError(
-                f"Flow '{self.flow}' has no booking status: only booking flows move leads "
-                "through the pipeline."
+                gettext(
+                    "Flow “%(flow)s” has no booking status: only booking flows move leads "
+                    "through the pipeline."
+                )
+                % {"flow": self.flow}
             )
         errors = stage_errors(
             account_id=self.flow.account_id, pipeline_id=self.pipeline_id, status_id=self.status_id
