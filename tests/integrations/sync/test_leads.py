@@ -17,7 +17,7 @@ from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.services import catalogue_refresh
 from integrations.amocrm.tokens import AccountTokens
 from integrations.rdesk.schemas import BOOKING_STATUSES
-from integrations.sync.delivery import event_deliver, events_replay
+from integrations.sync.delivery import event_deliver
 from integrations.sync.leads import lead_target
 from integrations.sync.models import (
     BookingStatus,
@@ -26,7 +26,9 @@ from integrations.sync.models import (
     FlowStatusMapping,
     InboundEvent,
     LeadAlias,
+    Replay,
 )
+from integrations.sync.replay import events_replay
 from tests.factories import (
     AccountFactory,
     InboundEventFactory,
@@ -576,7 +578,7 @@ def test_old_event_replayed_after_a_newer_one_succeeded_is_skipped(
     assert event_deliver(event_id=older.pk) == EventStatus.DELIVERED
     assert event_deliver(event_id=newer.pk) == EventStatus.DELIVERED
 
-    events_replay(event_ids=[older.pk])
+    events_replay(event_ids=[older.pk], source=Replay.Source.ADMIN_ACTION)
 
     assert event_deliver(event_id=older.pk) == EventStatus.SKIPPED
     assert len(amocrm_http.calls) == 2
@@ -587,7 +589,7 @@ def test_replaying_the_latest_delivered_event_sends_it_again(booked_flow, amocrm
     booking_event(booked_flow, received_at=minutes_ago(10), status=EventStatus.DELIVERED)
     latest = booking_event(booked_flow, received_at=minutes_ago(5), status=EventStatus.DELIVERED)
 
-    events_replay(event_ids=[latest.pk])
+    events_replay(event_ids=[latest.pk], source=Replay.Source.ADMIN_ACTION)
 
     assert event_deliver(event_id=latest.pk) == EventStatus.DELIVERED
 
