@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format setup clean chromium
+.PHONY: run test lint format setup clean chromium messages
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -30,6 +30,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The Russian catalogue: collect the marked strings into locale/ru/LC_MESSAGES/django.po,
+# then compile it (the .mo is committed, as CI has no gettext tools). Needs GNU gettext.
+# The emulator speaks AmoCRM's own words and is left out.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l ru --no-location -i ".venv/*" -i "var/*" \
+	    -i "integrations/amocrm/emulator/*"
+	$(PY) manage.py compilemessages -l ru -i ".venv/*" -i "var/*"
 
 # The admin's browser tests drive Debian's Chromium; install it when it is missing and
 # this user may (without it those tests are skipped, and say so; CI requires it).

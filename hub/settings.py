@@ -89,6 +89,8 @@ TIME_ZONE = env("HUB_TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
+# Dates as 01.12.2026 19:27 in Russian (hub/formats/ru/formats.py).
+FORMAT_MODULE_PATH = ["hub.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

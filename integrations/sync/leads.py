@@ -180,24 +180,42 @@ def _lead_named(client: AmoCRMClient, name: str) -> int | None:
     return min(matches) if matches else None
 
 
-def _lead_create(*, flow: Flow, name: str, client: AmoCRMClient) -> int:
+def mock_lead_body(*, flow: Flow, name: str, client: AmoCRMClient | None) -> dict | None:
+    """The lead that mock lead id mode creates as ``name``, in the flow's pipeline and stage.
+
+    A pipeline or stage the flow leaves empty comes from the fetched catalogue, else from
+    AmoCRM's list through ``client``. Without a client (a preview, which calls nothing)
+    that last case gives None.
+    """
+    defaults_needed = flow.mock_pipeline_id is None or flow.mock_status_id is None
+    if (
+        client is None
+        and defaults_needed
+        and not Pipeline.objects.filter(account_id=flow.account_id).exists()
+    ):
+        return None
     pipeline_id, status_id = _mock_stage(flow=flow, client=client)
     lead = {"name": name}
     if pipeline_id is not None:
         lead["pipeline_id"] = pipeline_id
     if status_id is not None:
         lead["status_id"] = status_id
+    return lead
+
+
+def _lead_create(*, flow: Flow, name: str, client: AmoCRMClient) -> int:
+    lead = mock_lead_body(flow=flow, name=name, client=client)
     try:
         created = client.leads_create([lead])
     except (amocrm.ValidationFailed, amocrm.NotFound) as error:
         raise LeadTargetError(
-            f"AmoCRM refused to create lead {name} in pipeline {pipeline_id}, "
-            f"status {status_id}: {error.detail}"
+            f"AmoCRM refused to create lead {name} in pipeline {lead.get('pipeline_id')}, "
+            f"status {lead.get('status_id')}: {error.detail}"
         ) from error
     return created[0]["id"]
 
 
-def _mock_stage(*, flow: Flow, client: AmoCRMClient) -> tuple[int | None, int | None]:
+def _mock_stage(*, flow: Flow, client: AmoCRMClient | None) -> tuple[int | None, int | None]:
     """The flow's pipeline and status for created leads, defaults filled in.
 
     No pipeline: the one holding the configured status, else the main one. No status:
@@ -221,7 +239,7 @@ def _mock_stage(*, flow: Flow, client: AmoCRMClient) -> tuple[int | None, int | 
     return pipeline["id"], status_id
 
 
-def _pipelines(*, account_id: int, client: AmoCRMClient) -> list[dict]:
+def _pipelines(*, account_id: int, client: AmoCRMClient | None) -> list[dict]:
     """The account's pipelines and stages: the fetched catalogue, else the API's list."""
     fetched = Pipeline.objects.filter(account_id=account_id).prefetch_related("statuses")
     if fetched:

@@ -149,7 +149,7 @@ def mapping_validate(*, mapping: FieldMapping) -> dict[str, str]:
         ) % {
             "field": field.name,
             "type": field_type_name(field.type),
-            "value": gettext(spec.sources[mapping.source]),
+            "value": str(spec.sources[mapping.source]),
             "value_type": field_type_name(spec.field_types[mapping.source]),
             "reason": refusal,
         }

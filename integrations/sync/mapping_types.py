@@ -10,22 +10,23 @@ field) are refused here.
 """
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from integrations.amocrm.encoding import FieldType
 
 # The words AmoCRM's own interface uses for each type, in lower case to sit in a sentence.
 FIELD_TYPE_NAMES: dict[str, str] = {
-    FieldType.TEXT: _("text"),
-    FieldType.TEXTAREA: _("text area"),
-    FieldType.NUMERIC: _("number"),
-    FieldType.DATE: _("date"),
-    FieldType.DATE_TIME: _("date and time"),
-    FieldType.BIRTHDAY: _("birthday"),
-    FieldType.SELECT: _("select"),
-    FieldType.MULTISELECT: _("multiselect"),
-    FieldType.CHECKBOX: _("checkbox"),
-    FieldType.URL: _("URL"),
-    FieldType.PRICE: _("price"),
+    FieldType.TEXT: pgettext_lazy("field type", "text"),
+    FieldType.TEXTAREA: pgettext_lazy("field type", "text area"),
+    FieldType.NUMERIC: pgettext_lazy("field type", "number"),
+    FieldType.DATE: pgettext_lazy("field type", "date"),
+    FieldType.DATE_TIME: pgettext_lazy("field type", "date and time"),
+    FieldType.BIRTHDAY: pgettext_lazy("field type", "birthday"),
+    FieldType.SELECT: pgettext_lazy("field type", "select"),
+    FieldType.MULTISELECT: pgettext_lazy("field type", "multiselect"),
+    FieldType.CHECKBOX: pgettext_lazy("field type", "checkbox"),
+    FieldType.URL: pgettext_lazy("field type", "URL"),
+    FieldType.PRICE: pgettext_lazy("field type", "price"),
 }
 
 _OPTIONS_ONLY = _(

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from integrations.sync.admin.forms import (
@@ -30,7 +30,7 @@ from integrations.sync.models import FieldMapping, Flow, FlowStatusMapping, Lead
 def _mapping_words(mapping: FieldMapping) -> str:
     label = FLOW_KINDS[mapping.flow.kind].sources.get(mapping.source, mapping.source)
     return gettext("%(value)s (%(source)s) → field %(id)s") % {
-        "value": gettext(label),
+        "value": str(label),
         "source": mapping.source,
         "id": mapping.field_id,
     }
@@ -185,9 +185,12 @@ class FlowAdmin(admin.ModelAdmin):
         if others:
             messages.warning(
                 request,
-                gettext(
+                ngettext(
                     "%(count)s mapping(s) do not fit their AmoCRM field: see the “check” "
-                    "column below."
+                    "column below.",
+                    "%(count)s mapping(s) do not fit their AmoCRM field: see the “check” "
+                    "column below.",
+                    len(others),
                 )
                 % {"count": len(others)},
             )

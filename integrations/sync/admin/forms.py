@@ -47,7 +47,7 @@ def source_field(kind: str) -> forms.ChoiceField:
         help_text=_("A value the flow makes of each RDESK payload."),
         choices=[
             ("", BLANK),
-            *((name, f"{gettext(label)} ({name})") for name, label in sources.items()),
+            *((name, f"{label} ({name})") for name, label in sources.items()),
         ],
     )
 

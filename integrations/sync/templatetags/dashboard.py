@@ -11,6 +11,7 @@ from django.utils.translation import gettext, ngettext
 
 from integrations.sync.charts import STATUS_ORDER, Bar, legend, stacked_bars_svg
 from integrations.sync.dashboard import StatusBucket, dashboard_build
+from integrations.sync.mapping_types import field_type_name
 from integrations.sync.models import EventStatus
 
 register = template.Library()
@@ -124,6 +125,12 @@ def sync_duration(value: timedelta | None) -> str:
     if seconds < 2 * 86400:
         return gettext("%(value)s h") % {"value": _amount(seconds / 3600)}
     return gettext("%(value)s d") % {"value": _amount(seconds / 86400)}
+
+
+@register.filter
+def sync_field_type(value: str) -> str:
+    """An AmoCRM field type in the words of AmoCRM's interface ("date and time")."""
+    return field_type_name(value)
 
 
 @register.filter

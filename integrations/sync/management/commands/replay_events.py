@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext, pgettext
 from tqdm import tqdm
 
 from integrations.sync.models import EventStatus, Replay
@@ -97,7 +97,11 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self._summary_write(counts, replayed=None)
             self.stdout.write(
-                gettext("Dry run: %(count)d event(s) would be replayed; nothing was changed.")
+                ngettext(
+                    "Dry run: %(count)d event(s) would be replayed; nothing was changed.",
+                    "Dry run: %(count)d event(s) would be replayed; nothing was changed.",
+                    len(ids),
+                )
                 % {"count": len(ids)}
             )
             return
@@ -109,7 +113,11 @@ class Command(BaseCommand):
 
     def _confirmed(self, count: int) -> bool:
         self.stdout.write(
-            gettext("Replay %(count)d event(s)? [y/N] ") % {"count": count}, ending=""
+            ngettext(
+                "Replay %(count)d event(s)? [y/N] ", "Replay %(count)d event(s)? [y/N] ", count
+            )
+            % {"count": count},
+            ending="",
         )
         self.stdout.flush()
         try:
@@ -128,7 +136,7 @@ class Command(BaseCommand):
         with tqdm(
             total=total,
             desc=gettext("Replaying"),
-            unit=gettext("event"),
+            unit=pgettext("progress bar unit", "event"),
             file=_RawStream(self.stderr),
             disable=not terminal,
         ) as bar:
@@ -146,7 +154,11 @@ class Command(BaseCommand):
 
     def _summary_write(self, counts: dict[str, int], *, replayed: int | None) -> None:
         write = self.stdout.write
-        write(gettext("Matched: %(count)d event(s).") % {"count": sum(counts.values())})
+        matched = sum(counts.values())
+        write(
+            ngettext("Matched: %(count)d event(s).", "Matched: %(count)d event(s).", matched)
+            % {"count": matched}
+        )
         for status in EventStatus.values:
             if counts.get(status):
                 write(f"  {status}: {counts[status]}")
