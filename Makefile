@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format setup clean bench
+.PHONY: run test lint format setup clean chromium messages bench
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -31,8 +31,29 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# pytest-django builds the test database from the migrations.
-test: lint
+# The Russian catalogue: collect the marked strings into locale/ru/LC_MESSAGES/django.po,
+# then compile it (the .mo is committed, as CI has no gettext tools). Needs GNU gettext.
+# The emulator speaks AmoCRM's own words and is left out.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l ru --no-location -i ".venv/*" -i "var/*" \
+	    -i "integrations/amocrm/emulator/*"
+	$(PY) manage.py compilemessages -l ru -i ".venv/*" -i "var/*"
+
+# The admin's browser tests drive Debian's Chromium; install it when it is missing and
+# this user may (without it those tests are skipped, and say so; CI requires it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "Installing Debian's chromium for the browser tests"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    else \
+	        echo "chromium is not installed and cannot be installed here: browser tests will be skipped"; \
+	    fi; \
+	}
+
+# pytest-django builds the test database from the migrations. Screenshots of the browser
+# tests are saved under var/screenshots/.
+test: lint chromium
 	$(PY) -m pytest
 
 # The delivery engine against the emulator at 7 req/s with a real worker (PostgreSQL and

@@ -2,14 +2,20 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
-admin.site.site_header = "amo-hub administration"
-admin.site.site_title = "amo-hub"
-admin.site.index_title = "RDESK to AmoCRM"
+import hub.admin_site  # noqa: F401  (sets the admin site up before its URLs are built)
+from integrations.sync.admin.preview import preview_urls
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    # The hub has no front page of its own: people come for the admin.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="root"),
+    # admin.site.urls, with the preview pages ahead of the ModelAdmins' catch-all object
+    # URLs (see integrations/sync/admin/preview.py).
+    path("admin/", (preview_urls(admin.site) + admin.site.get_urls(), "admin", admin.site.name)),
     path("amocrm/", include("integrations.amocrm.urls")),
+    # The admin's language switch (Django's set_language view).
+    path("i18n/", include("django.conf.urls.i18n")),
     # Last: intake endpoints are whatever paths the flows name (e.g. /zdrav/booked).
     path("", include("integrations.sync.urls")),
 ]

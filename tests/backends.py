@@ -7,6 +7,7 @@ services, saying why. With ``HUB_REQUIRE_SERVICES=1`` (CI) a missing service is 
 """
 
 import os
+import shutil
 import socket
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ RUN_ID = f"{os.getpid()}"
 POSTGRES_URL = f"postgres://postgres@127.0.0.1:5432/amohub_{RUN_ID}"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 REDIS_PREFIX = f"amohub-test-{RUN_ID}:"
+CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 def _reachable(url: str) -> bool:
@@ -49,6 +51,13 @@ def _choose() -> dict[str, str]:
     # The real broker when there is one, so end-to-end tests reach a real worker.
     os.environ.setdefault("CELERY_BROKER_URL", redis_url or "memory://")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if not shutil.which(CHROMIUM):
+        fallbacks["chromium"] = f"Chromium is not installed at {CHROMIUM}"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            fallbacks["chromium"] = "the playwright package is not installed"
     return fallbacks
 
 
@@ -68,7 +77,12 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    needs = {"postgres": ("postgres",), "redis": ("redis",), "worker": ("postgres", "redis")}
+    needs = {
+        "postgres": ("postgres",),
+        "redis": ("redis",),
+        "worker": ("postgres", "redis"),
+        "browser": ("chromium",),
+    }
     for item in items:
         for marker, services in needs.items():
             if item.get_closest_marker(marker) is None:
@@ -85,5 +99,6 @@ def pytest_terminal_summary(terminalreporter):
         for reason in FALLBACKS.values():
             terminalreporter.write_line(f"- {reason}")
         terminalreporter.write_line(
-            f"{len(skipped)} test(s) skipped for it; run with PostgreSQL and Redis for all."
+            f"{len(skipped)} test(s) skipped for it; run with PostgreSQL, Redis and Chromium "
+            "for all."
         )

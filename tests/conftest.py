@@ -156,6 +156,12 @@ def auditor_client(client, auditor):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Tests create users all the time; the real hasher makes each take half a second.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def english(settings):
     """Tests read the hub's English source texts; tests of the Russian admin ask for ru."""
     from django.utils import translation

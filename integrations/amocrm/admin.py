@@ -1,15 +1,23 @@
-"""Admin for AmoCRM accounts and their catalogue. Secrets are never rendered back."""
+"""Admin for AmoCRM accounts and their catalogue. Secrets are never rendered back.
+
+Connecting and testing the connection need ``amocrm.connect_account``; fetching the
+catalogue needs ``amocrm.change_account``, as it rewrites what the account's mappings
+choose from (the connection itself is left alone). Hub admins hold both.
+"""
 
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from integrations.amocrm.client import AmoCRMError
@@ -27,6 +35,13 @@ from integrations.amocrm.services import catalogue_refresh, connection_test
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 
 SECRET_FIELDS = ("client_secret", "long_lived_token")
+CONNECT_PERMISSION = "amocrm.connect_account"
+CHANGE_PERMISSION = "amocrm.change_account"
+
+# Wide enough for a whole callback URL: a cut-off one cannot be compared with AmoCRM's.
+URL_INPUT = forms.URLInput(
+    attrs={"class": "vURLField", "size": 80, "style": "width: 100%; max-width: 50em"}
+)
 
 
 class AccountForm(forms.ModelForm):
@@ -35,19 +50,27 @@ class AccountForm(forms.ModelForm):
     client_secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current secret.",
+        help_text=_("Leave empty to keep the current secret."),
     )
     long_lived_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current token.",
+        help_text=_("Leave empty to keep the current token."),
     )
-    clear_long_lived_token = forms.BooleanField(required=False)
+    clear_long_lived_token = forms.BooleanField(
+        required=False, label=_("Clear the long-lived token")
+    )
     base_url = forms.URLField(
-        required=False, assume_scheme="https", help_text=Account.base_url.field.help_text
+        required=False,
+        assume_scheme="https",
+        widget=URL_INPUT,
+        help_text=Account.base_url.field.help_text,
     )
     redirect_uri = forms.URLField(
-        required=False, assume_scheme="https", help_text=Account.redirect_uri.field.help_text
+        required=False,
+        assume_scheme="https",
+        widget=URL_INPUT,
+        help_text=Account.redirect_uri.field.help_text,
     )
 
     class Meta:
@@ -101,21 +124,22 @@ class AccountAdmin(admin.ModelAdmin):
             "client_secret_set",
             "long_lived_token_set",
         ]
+        if obj is None or self.has_change_permission(request, obj):
+            integration = [
+                "client_id",
+                "client_secret",
+                "redirect_uri",
+                "long_lived_token",
+                "clear_long_lived_token",
+            ]
+        else:
+            # A read-only page shows each field's stored value: the secrets stay out of it
+            # (the Connection fieldset says whether they are set).
+            integration = ["client_id", "redirect_uri"]
         return [
             (None, {"fields": ["name", "subdomain", "base_url", "timezone"]}),
-            (
-                "Integration",
-                {
-                    "fields": [
-                        "client_id",
-                        "client_secret",
-                        "redirect_uri",
-                        "long_lived_token",
-                        "clear_long_lived_token",
-                    ]
-                },
-            ),
-            *([("Connection", {"fields": connection})] if obj else []),
+            (_("Integration"), {"fields": integration}),
+            *([(_("Connection"), {"fields": connection})] if obj else []),
         ]
 
     def get_urls(self):
@@ -128,36 +152,45 @@ class AccountAdmin(admin.ModelAdmin):
         ]
         return urls + super().get_urls()
 
-    @admin.display(description="client secret set", boolean=True)
+    @admin.display(description=_("client secret set"), boolean=True)
     def client_secret_set(self, obj):
         return bool(obj.client_secret)
 
-    @admin.display(description="long-lived token set", boolean=True)
+    @admin.display(description=_("long-lived token set"), boolean=True)
     def long_lived_token_set(self, obj):
         return bool(obj.long_lived_token)
 
-    @admin.display(description="access token expires")
+    @admin.display(description=_("access token expires"))
     def token_expires_at(self, obj):
         token = Token.objects.filter(account=obj).first()
         if token is None:
-            return "none"
+            return gettext("none")
         # A computed value is shown as str() by the admin: format it as a date is.
         when = date_format(timezone.localtime(token.expires_at), "DATETIME_FORMAT")
         if token.expires_at <= timezone.now():
-            return f"{when} (expired; refreshed on next use)"
-        return f"{when} (in {timeuntil(token.expires_at)})"
+            return gettext("%(when)s (expired; refreshed on next use)") % {"when": when}
+        return gettext("%(when)s (in %(left)s)") % {
+            "when": when,
+            "left": timeuntil(token.expires_at),
+        }
 
-    @admin.display(description="refresh token")
+    @admin.display(description=_("refresh token"))
     def refresh_token_age(self, obj):
         token = Token.objects.filter(account=obj).first()
         if token is None or not token.refresh_token:
-            return "none"
+            return gettext("none")
         age = timezone.now() - token.refreshed_at
         left = REFRESH_TOKEN_LIFETIME - age
-        return (
-            f"issued {timesince(token.refreshed_at)} ago; AmoCRM revokes it if unused "
-            f"for {max(left.days, 0)} more days (beat renews it well before)"
-        )
+        return gettext(
+            "issued %(age)s ago; AmoCRM revokes it if unused for %(days)s more days "
+            "(beat renews it well before)"
+        ) % {"age": timesince(token.refreshed_at), "days": max(left.days, 0)}
+
+    def has_test_connection_permission(self, request):
+        return request.user.has_perm(CONNECT_PERMISSION)
+
+    def has_refresh_catalogue_permission(self, request):
+        return request.user.has_perm(CHANGE_PERMISSION)
 
     def _connection_message(self, request, account: Account) -> None:
         try:
@@ -169,24 +202,38 @@ class AccountAdmin(admin.ModelAdmin):
             return
         self.message_user(
             request,
-            f"{account}: connected to AmoCRM account '{info.get('name')}' "
-            f"(id {info.get('id')}, subdomain {info.get('subdomain')}).",
+            gettext(
+                "%(account)s: connected to AmoCRM account '%(name)s' "
+                "(id %(id)s, subdomain %(subdomain)s)."
+            )
+            % {
+                "account": account,
+                "name": info.get("name"),
+                "id": info.get("id"),
+                "subdomain": info.get("subdomain"),
+            },
             messages.SUCCESS,
         )
 
     def test_connection_view(self, request, account_id: int):
+        if not self.has_test_connection_permission(request):
+            raise PermissionDenied
         account = self.get_object(request, str(account_id))
         if account is None:
             raise Http404
         self._connection_message(request, account)
         return redirect("admin:amocrm_account_change", account.pk)
 
-    @admin.action(description="Test the connection (GET account info)")
+    @admin.action(
+        description=_("Test the connection (GET account info)"), permissions=["test_connection"]
+    )
     def test_connection(self, request, queryset):
         for account in queryset:
             self._connection_message(request, account)
 
-    @admin.action(description="Fetch fields and pipelines from AmoCRM")
+    @admin.action(
+        description=_("Fetch fields and pipelines from AmoCRM"), permissions=["refresh_catalogue"]
+    )
     def refresh_catalogue(self, request, queryset):
         for account in queryset:
             try:
@@ -194,8 +241,17 @@ class AccountAdmin(admin.ModelAdmin):
             except AmoCRMError as error:
                 self.message_user(request, f"{account}: {error.detail}", messages.ERROR)
                 continue
+            fetched = {
+                "account": account,
+                "fields": ngettext("%(count)d field", "%(count)d fields", fields)
+                % {"count": fields},
+                "pipelines": ngettext("%(count)d pipeline", "%(count)d pipelines", pipelines)
+                % {"count": pipelines},
+            }
             self.message_user(
-                request, f"{account}: {fields} fields, {pipelines} pipelines.", messages.SUCCESS
+                request,
+                gettext("%(account)s: %(fields)s, %(pipelines)s.") % fetched,
+                messages.SUCCESS,
             )
 
 
@@ -233,7 +289,7 @@ class TokenAdmin(admin.ModelAdmin):
     fields = ["account", "expires_at", "refreshed_at", "has_refresh_token"]
     readonly_fields = fields
 
-    @admin.display(boolean=True)
+    @admin.display(description=_("refresh token set"), boolean=True)
     def has_refresh_token(self, obj):
         return bool(obj.refresh_token)
 

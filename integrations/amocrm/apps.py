@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AmocrmConfig(AppConfig):
     name = "integrations.amocrm"
     label = "amocrm"
-    verbose_name = "AmoCRM"
+    verbose_name = _("AmoCRM")

@@ -137,6 +137,25 @@ class RateLimiter(Protocol):
     def acquire(self, key: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request as the client sends it, path relative to the account's base URL."""
+
+    method: str
+    path: str
+    body: Any = None
+
+
+def lead_update_request(lead_id: int, update: dict) -> ApiRequest:
+    """What ``AmoCRMClient.lead_update`` sends; the admin's preview shows it unsent."""
+    return ApiRequest("PATCH", LEAD_PATH.format(lead_id=lead_id), update)
+
+
+def leads_create_request(leads: list[dict]) -> ApiRequest:
+    """What ``AmoCRMClient.leads_create`` sends."""
+    return ApiRequest("POST", LEADS_PATH, leads)
+
+
 def redact(value: Any, keys: frozenset[str] = _SECRET_KEYS) -> Any:
     """A copy of a JSON-like value with every secret-bearing key's value replaced."""
     if isinstance(value, dict):
@@ -210,7 +229,8 @@ class AmoCRMClient:
     # --- leads ------------------------------------------------------------------------
     def lead_update(self, lead_id: int, update: dict) -> dict:
         """PATCH one lead; only the keys sent change."""
-        return self.request("PATCH", LEAD_PATH.format(lead_id=lead_id), json=update)
+        planned = lead_update_request(lead_id, update)
+        return self.request(planned.method, planned.path, json=planned.body)
 
     def leads_update(self, updates: list[dict]) -> dict:
         """PATCH a batch of leads (each item carries its ``id``)."""
@@ -218,7 +238,8 @@ class AmoCRMClient:
 
     def leads_create(self, leads: list[dict]) -> list[dict]:
         """POST new leads; returns AmoCRM's ``{id, request_id}`` items in order."""
-        body = self.request("POST", LEADS_PATH, json=leads)
+        planned = leads_create_request(leads)
+        body = self.request(planned.method, planned.path, json=planned.body)
         return body["_embedded"]["leads"]
 
     def lead_get(self, lead_id: int) -> dict:

@@ -13,20 +13,23 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class FieldType(models.TextChoices):
-    TEXT = "text", "Text"
-    TEXTAREA = "textarea", "Text area"
-    NUMERIC = "numeric", "Number"
-    DATE = "date", "Date"
-    DATE_TIME = "date_time", "Date and time"
-    BIRTHDAY = "birthday", "Birthday"
-    SELECT = "select", "Select"
-    MULTISELECT = "multiselect", "Multiselect"
-    CHECKBOX = "checkbox", "Checkbox"
-    URL = "url", "URL"
-    PRICE = "price", "Price"
+    """AmoCRM's custom field types, labelled with the names of AmoCRM's own interface."""
+
+    TEXT = "text", pgettext_lazy("field type", "Text")
+    TEXTAREA = "textarea", pgettext_lazy("field type", "Text area")
+    NUMERIC = "numeric", pgettext_lazy("field type", "Number")
+    DATE = "date", pgettext_lazy("field type", "Date")
+    DATE_TIME = "date_time", pgettext_lazy("field type", "Date and time")
+    BIRTHDAY = "birthday", pgettext_lazy("field type", "Birthday")
+    SELECT = "select", pgettext_lazy("field type", "Select")
+    MULTISELECT = "multiselect", pgettext_lazy("field type", "Multiselect")
+    CHECKBOX = "checkbox", pgettext_lazy("field type", "Checkbox")
+    URL = "url", pgettext_lazy("field type", "URL")
+    PRICE = "price", pgettext_lazy("field type", "Price")
 
 
 class EncodingError(ValueError):

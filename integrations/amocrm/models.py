@@ -2,6 +2,8 @@
 
 from django.db import models
 from django.utils import timezone as django_timezone
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from integrations.amocrm.encoding import FieldType
 
@@ -10,37 +12,52 @@ class Account(models.Model):
     """One AmoCRM account (an integration installed in it) that flows deliver to."""
 
     class State(models.TextChoices):
-        CONNECTED = "connected", "Connected"
-        DISCONNECTED = "disconnected", "Disconnected"
+        CONNECTED = "connected", pgettext_lazy("account state", "Connected")
+        DISCONNECTED = "disconnected", pgettext_lazy("account state", "Disconnected")
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
     subdomain = models.CharField(
-        max_length=100, blank=True, help_text="The part before .amocrm.ru, e.g. 'zdravnitsa'."
+        _("subdomain"),
+        max_length=100,
+        blank=True,
+        help_text=_("The part before .amocrm.ru, e.g. 'zdravnitsa'."),
     )
     base_url = models.URLField(
+        _("base URL"),
         blank=True,
-        help_text="Leave empty for https://{subdomain}.amocrm.ru; set it for Kommo or any "
-        "AmoCRM-compatible server (e.g. the local emulator).",
+        help_text=_(
+            "Leave empty for https://{subdomain}.amocrm.ru; set it for Kommo or any "
+            "AmoCRM-compatible server (e.g. the local emulator)."
+        ),
     )
-    client_id = models.CharField("integration ID", max_length=100, blank=True)
-    client_secret = models.CharField(max_length=200, blank=True)
+    client_id = models.CharField(_("integration ID"), max_length=100, blank=True)
+    client_secret = models.CharField(_("client secret"), max_length=200, blank=True)
     redirect_uri = models.URLField(
-        blank=True, help_text="Must match the integration's redirect link character for character."
+        _("redirect URI"),
+        blank=True,
+        help_text=_("Must match the integration's redirect link character for character."),
     )
     long_lived_token = models.TextField(
-        blank=True, help_text="For private integrations: used instead of OAuth tokens when set."
+        _("long-lived token"),
+        blank=True,
+        help_text=_("For private integrations: used instead of OAuth tokens when set."),
     )
     timezone = models.CharField(
-        max_length=64, default="Europe/Moscow", help_text="Date fields are written in this zone."
+        _("time zone"),
+        max_length=64,
+        default="Europe/Moscow",
+        help_text=_("Date fields are written in this zone."),
     )
-    state = models.CharField(max_length=20, choices=State, default=State.DISCONNECTED)
-    state_reason = models.TextField(blank=True)
-    state_changed_at = models.DateTimeField(default=django_timezone.now)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    state = models.CharField(_("state"), max_length=20, choices=State, default=State.DISCONNECTED)
+    state_reason = models.TextField(_("state reason"), blank=True)
+    state_changed_at = models.DateTimeField(_("state changed at"), default=django_timezone.now)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
         permissions = [
             ("connect_account", "Can connect the account to AmoCRM and test the connection"),
         ]
@@ -63,30 +80,40 @@ class Account(models.Model):
 class Token(models.Model):
     """The account's OAuth token pair; refreshed only under a row lock (see tokens.py)."""
 
-    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="token")
-    access_token = models.TextField()
-    refresh_token = models.TextField(blank=True)
-    expires_at = models.DateTimeField()
-    refreshed_at = models.DateTimeField(default=django_timezone.now)
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, related_name="token", verbose_name=_("account")
+    )
+    access_token = models.TextField(_("access token"))
+    refresh_token = models.TextField(_("refresh token"), blank=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    refreshed_at = models.DateTimeField(_("refreshed at"), default=django_timezone.now)
+
+    class Meta:
+        verbose_name = _("token")
+        verbose_name_plural = _("tokens")
 
     def __str__(self) -> str:
-        return f"Token for {self.account}"
+        return gettext("Token for %(account)s") % {"account": self.account}
 
 
 class CustomField(models.Model):
     """A lead custom field of the account, fetched from the API so admins pick by name."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="custom_fields")
-    field_id = models.BigIntegerField()
-    name = models.CharField(max_length=255)
-    code = models.CharField(max_length=100, blank=True)
-    type = models.CharField(max_length=40)
-    is_computed = models.BooleanField(default=False)
-    enums = models.JSONField(default=list, blank=True)
-    fetched_at = models.DateTimeField(default=django_timezone.now)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="custom_fields", verbose_name=_("account")
+    )
+    field_id = models.BigIntegerField(_("field id"))
+    name = models.CharField(_("name"), max_length=255)
+    code = models.CharField(_("code"), max_length=100, blank=True)
+    type = models.CharField(_("type"), max_length=40)
+    is_computed = models.BooleanField(_("is computed"), default=False)
+    enums = models.JSONField(_("enums"), default=list, blank=True)
+    fetched_at = models.DateTimeField(_("fetched at"), default=django_timezone.now)
 
     class Meta:
         ordering = ["account", "name"]
+        verbose_name = _("custom field")
+        verbose_name_plural = _("custom fields")
         constraints = [
             models.UniqueConstraint(fields=["account", "field_id"], name="uniq_field_per_account")
         ]
@@ -103,15 +130,19 @@ class CustomField(models.Model):
 class Pipeline(models.Model):
     """A lead pipeline of the account."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="pipelines")
-    pipeline_id = models.BigIntegerField()
-    name = models.CharField(max_length=255)
-    sort = models.IntegerField(default=0)
-    is_main = models.BooleanField(default=False)
-    fetched_at = models.DateTimeField(default=django_timezone.now)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="pipelines", verbose_name=_("account")
+    )
+    pipeline_id = models.BigIntegerField(_("pipeline id"))
+    name = models.CharField(_("name"), max_length=255)
+    sort = models.IntegerField(_("sort"), default=0)
+    is_main = models.BooleanField(_("is main"), default=False)
+    fetched_at = models.DateTimeField(_("fetched at"), default=django_timezone.now)
 
     class Meta:
         ordering = ["account", "sort", "pipeline_id"]
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
         constraints = [
             models.UniqueConstraint(
                 fields=["account", "pipeline_id"], name="uniq_pipeline_per_account"
@@ -125,15 +156,19 @@ class Pipeline(models.Model):
 class Status(models.Model):
     """A stage of a pipeline."""
 
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="statuses")
-    status_id = models.BigIntegerField()
-    name = models.CharField(max_length=255)
-    sort = models.IntegerField(default=0)
-    type = models.IntegerField(default=0, help_text="1 is the Unsorted stage.")
+    pipeline = models.ForeignKey(
+        Pipeline, on_delete=models.CASCADE, related_name="statuses", verbose_name=_("pipeline")
+    )
+    status_id = models.BigIntegerField(_("status id"))
+    name = models.CharField(_("name"), max_length=255)
+    sort = models.IntegerField(_("sort"), default=0)
+    type = models.IntegerField(_("type"), default=0, help_text=_("1 is the Unsorted stage."))
 
     class Meta:
         ordering = ["pipeline", "sort", "status_id"]
-        verbose_name_plural = "statuses"
+        # AmoCRM's API says status where its interface says stage.
+        verbose_name = pgettext_lazy("pipeline stage", "status")
+        verbose_name_plural = pgettext_lazy("pipeline stage", "statuses")
         constraints = [
             models.UniqueConstraint(
                 fields=["pipeline", "status_id"], name="uniq_status_per_pipeline"
@@ -188,7 +223,11 @@ class ApiCallRecord(CallRecord):
     two tables hold every call the hub made.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_calls")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="api_calls", verbose_name=_("account")
+    )
 
     class Meta(CallRecord.Meta):
+        verbose_name = _("AmoCRM API call")
+        verbose_name_plural = _("AmoCRM API calls")
         indexes = [models.Index(fields=["account", "started_at"], name="apicall_account_idx")]

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from django.utils.translation import gettext
+
 from integrations.amocrm.models import Account
 
 SESSION_KEY = "amocrm_oauth"
@@ -55,9 +57,9 @@ def pending_connection(*, session, state: str) -> PendingConnection:
     """The connection the state was issued for; raises ``StateMismatch``. Single use."""
     pending = session.pop(SESSION_KEY, None)
     if not pending or not state:
-        raise StateMismatch("No connection was started from this browser, or it was used.")
+        raise StateMismatch(gettext("No connection was started from this browser, or it was used."))
     if not secrets.compare_digest(str(pending["state"]), state):
-        raise StateMismatch("The state does not match the one this hub issued.")
+        raise StateMismatch(gettext("The state does not match the one this hub issued."))
     if time.time() - pending["issued"] > STATE_LIFETIME:
-        raise StateMismatch("The connection was started more than 20 minutes ago.")
+        raise StateMismatch(gettext("The connection was started more than 20 minutes ago."))
     return PendingConnection(account_id=pending["account_id"], state=state)

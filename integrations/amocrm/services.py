@@ -4,6 +4,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.models import Account, CustomField, Pipeline, Status
@@ -31,7 +32,7 @@ def account_from_env(
     """
     name = subdomain or base_url
     if not name:
-        raise ValueError("AMO_SUBDOMAIN or AMO_BASE_URL is required to create the account")
+        raise ValueError(gettext("AMO_SUBDOMAIN or AMO_BASE_URL is required to create the account"))
     lookup = {"subdomain": subdomain} if subdomain else {"base_url": base_url}
     existing = (
         Account.objects.filter(**lookup).order_by("pk").first()

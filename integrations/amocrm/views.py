@@ -1,11 +1,18 @@
-"""OAuth pages: the admin's Connect button and the redirect URI AmoCRM sends the code to."""
+"""OAuth pages: the admin's Connect button and the redirect URI AmoCRM sends the code to.
+
+Both need ``amocrm.connect_account``: whoever may only look at an account must not be
+able to start a connection or finish one (a finished exchange repoints the account).
+"""
 
 import logging
 from urllib.parse import urlsplit
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from integrations.amocrm import client as amocrm
@@ -17,27 +24,32 @@ logger = logging.getLogger(__name__)
 
 # AmoCRM's hint -> what the admin should understand and do.
 _HINTS = [
-    ("has expired", "The authorization code has expired (codes live 20 minutes)."),
-    ("has been revoked", "This authorization code was already used."),
-    ("cannot decrypt", "AmoCRM did not recognise the authorization code."),
-    ("client_secret", "AmoCRM rejected the client secret: check the account's secret key."),
-    ("client_id", "AmoCRM rejected the integration ID: check the account's client ID."),
-    ("redirect uri", "The redirect URI does not match the integration's redirect link."),
-    ("invalid account", "The account's address does not match the AmoCRM account."),
+    ("has expired", _("The authorization code has expired (codes live 20 minutes).")),
+    ("has been revoked", _("This authorization code was already used.")),
+    ("cannot decrypt", _("AmoCRM did not recognise the authorization code.")),
+    ("client_secret", _("AmoCRM rejected the client secret: check the account's secret key.")),
+    ("client_id", _("AmoCRM rejected the integration ID: check the account's client ID.")),
+    ("redirect uri", _("The redirect URI does not match the integration's redirect link.")),
+    ("invalid account", _("The account's address does not match the AmoCRM account.")),
 ]
+CONNECT_PERMISSION = "amocrm.connect_account"
 
 
 def _explain(error: amocrm.AmoCRMError) -> str:
     if isinstance(error, amocrm.Unavailable):
         if error.status is None:  # no answer at all: refused, timed out, no route
             cause = type(error.__cause__ or error).__name__
-            return f"AmoCRM could not be reached ({cause}). Try again in a few minutes."
-        return f"AmoCRM is unavailable ({error.detail}). Try again in a few minutes."
+            return gettext(
+                "AmoCRM could not be reached (%(cause)s). Try again in a few minutes."
+            ) % {"cause": cause}
+        return gettext("AmoCRM is unavailable (%(detail)s). Try again in a few minutes.") % {
+            "detail": error.detail
+        }
     text = f"{getattr(error, 'hint', '')} {error.detail}".lower()
     for needle, explanation in _HINTS:
         if needle in text:
-            return explanation
-    return f"AmoCRM refused the connection: {error.detail}"
+            return str(explanation)
+    return gettext("AmoCRM refused the connection: %(detail)s") % {"detail": error.detail}
 
 
 def _page(request, *, status: int, title: str, message: str, account=None, ok=False):
@@ -52,6 +64,7 @@ def _page(request, *, status: int, title: str, message: str, account=None, ok=Fa
 
 
 @staff_member_required
+@permission_required(CONNECT_PERMISSION, raise_exception=True)
 def oauth_start(request, account_id: int):
     """Sends the admin to AmoCRM's consent page with a fresh state."""
     account = get_object_or_404(Account, pk=account_id)
@@ -60,8 +73,12 @@ def oauth_start(request, account_id: int):
 
 @require_GET
 @staff_member_required
+@permission_required(CONNECT_PERMISSION, raise_exception=True)
 def oauth_callback(request):
-    """The redirect URI: checks state and client_id, exchanges the code, says what happened."""
+    """The redirect URI: checks state and client_id, exchanges the code, says what happened.
+
+    Without the right it answers 403 before reading the state or exchanging the code.
+    """
     params = request.GET
     try:
         pending = pending_connection(session=request.session, state=params.get("state", ""))
@@ -71,12 +88,18 @@ def oauth_callback(request):
         return _page(
             request,
             status=400,
-            title="Connection refused: state mismatch",
-            message=f"{error} Start again with the Connect button on the account.",
+            title=gettext("Connection refused: state mismatch"),
+            message=gettext("%(problem)s Start again with the Connect button on the account.")
+            % {"problem": error},
         )
     account = Account.objects.filter(pk=pending.account_id).first()
     if account is None:
-        return _page(request, status=400, title="Unknown account", message="It was deleted.")
+        return _page(
+            request,
+            status=400,
+            title=gettext("Unknown account"),
+            message=gettext("It was deleted."),
+        )
     if params.get("error"):
         return _access_refused(request, account=account)
     client_id = params.get("client_id")
@@ -84,9 +107,12 @@ def oauth_callback(request):
         return _page(
             request,
             status=400,
-            title="Connection refused: wrong integration",
-            message=f"The callback is for integration {client_id}, but account "
-            f"'{account}' uses integration {account.client_id}.",
+            title=gettext("Connection refused: wrong integration"),
+            message=gettext(
+                "The callback is for integration %(callback)s, but account '%(account)s' "
+                "uses integration %(client_id)s."
+            )
+            % {"callback": client_id, "account": account, "client_id": account.client_id},
             account=account,
         )
     code = params.get("code", "")
@@ -94,8 +120,8 @@ def oauth_callback(request):
         return _page(
             request,
             status=400,
-            title="Connection failed: no code",
-            message="AmoCRM sent no authorization code.",
+            title=gettext("Connection failed: no code"),
+            message=gettext("AmoCRM sent no authorization code."),
             account=account,
         )
     _adopt_referer(account, params.get("referer", ""))
@@ -109,15 +135,16 @@ def oauth_callback(request):
         return _page(
             request,
             status=502 if isinstance(error, amocrm.Unavailable) else 400,
-            title="Connection failed",
+            title=gettext("Connection failed"),
             message=_explain(error),
             account=account,
         )
     return _page(
         request,
         status=200,
-        title="Connected to AmoCRM",
-        message=f"Account '{account}' at {account.api_base_url} is connected.",
+        title=gettext("Connected to AmoCRM"),
+        message=gettext("Account '%(account)s' at %(url)s is connected.")
+        % {"account": account, "url": account.api_base_url},
         account=account,
         ok=True,
     )
@@ -127,9 +154,11 @@ def _access_refused(request, *, account):
     return _page(
         request,
         status=400,
-        title="Access was refused",
-        message="Access was not granted in AmoCRM, so nothing changed. Press Connect on the "
-        "account and choose Allow to connect it.",
+        title=gettext("Access was refused"),
+        message=gettext(
+            "Access was not granted in AmoCRM, so nothing changed. Press Connect on the "
+            "account and choose Allow to connect it."
+        ),
         account=account,
     )
 

@@ -4,8 +4,9 @@
 ``schemas.BookingSerializer`` / ``schemas.MedicalCentreSerializer`` and return a dict
 of plain Python values (str, int, Decimal, date, aware datetime, or None for "nothing
 to send"). Which AmoCRM field each name goes to is a ``sync.FieldMapping`` row; the
-``*_SOURCES`` tables list the names with a label, the ``*_FIELD_TYPES`` tables the
-AmoCRM field type each one suits. Pure functions: no I/O, no settings.
+``*_SOURCES`` tables list the names with a label (lazy translations, read in the admin's
+language), the ``*_FIELD_TYPES`` tables the AmoCRM field type each one suits. Pure
+functions: no I/O, no settings.
 
 Texts are in Russian because they are read by the sanatorium's managers in AmoCRM.
 Money is written the Russian way: ``147 966,30 ₽`` with a no-break space (U+00A0)
@@ -16,27 +17,30 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from integrations.amocrm.encoding import FieldType
 
 NO_BREAK_SPACE = "\u00a0"
 MOSCOW = ZoneInfo("Europe/Moscow")
 
-BOOKED_SOURCES: dict[str, str] = {
-    "created_at": "Booking created at",
-    "status": "Booking status",
-    "check_in": "Check-in date",
-    "check_out": "Check-out date",
-    "nights": "Nights",
-    "total": "Total amount",
-    "paid": "Amount paid",
-    "zdrav_id": "RDESK booking id",
-    "doc_num": "Document number",
-    "name": "Customer name",
-    "phone": "Phone",
-    "email": "Email",
-    "guests_count": "Number of guests",
-    "guests_text": "Guests (text)",
-    "bills_text": "Bills (text)",
+BOOKED_SOURCES: dict[str, Promise] = {
+    "created_at": _("Booking created at"),
+    "status": _("Booking status"),
+    "check_in": _("Check-in date"),
+    "check_out": _("Check-out date"),
+    "nights": _("Nights"),
+    "total": _("Total amount"),
+    "paid": _("Amount paid"),
+    "zdrav_id": _("RDESK booking id"),
+    "doc_num": _("Document number"),
+    "name": _("Customer name"),
+    "phone": _("Phone"),
+    "email": _("Email"),
+    "guests_count": _("Number of guests"),
+    "guests_text": _("Guests (text)"),
+    "bills_text": _("Bills (text)"),
 }
 
 BOOKED_FIELD_TYPES: dict[str, str] = {
@@ -58,24 +62,24 @@ BOOKED_FIELD_TYPES: dict[str, str] = {
     "bills_text": FieldType.TEXTAREA,
 }
 
-MC_SOURCES: dict[str, str] = {
-    "created_at": "Card created at",
-    "birthday": "Patient birthday",
-    "zdrav_id": "RDESK card id",
-    "name": "Patient name",
-    "phone": "Phone",
-    "email": "Email",
-    "total": "Total of services",
-    "paid": "Amount paid",
-    "unpaid": "Amount unpaid",
-    "treatments_count": "Number of treatments",
-    "labs_count": "Number of lab tests",
-    "packets_count": "Number of packets",
-    "complexes_count": "Number of complexes",
-    "treatments_text": "Treatments (text)",
-    "labs_text": "Lab tests (text)",
-    "packets_text": "Packets (text)",
-    "complexes_text": "Complexes (text)",
+MC_SOURCES: dict[str, Promise] = {
+    "created_at": _("Card created at"),
+    "birthday": _("Patient birthday"),
+    "zdrav_id": _("RDESK card id"),
+    "name": _("Patient name"),
+    "phone": _("Phone"),
+    "email": _("Email"),
+    "total": _("Total of services"),
+    "paid": _("Amount paid"),
+    "unpaid": _("Amount unpaid"),
+    "treatments_count": _("Number of treatments"),
+    "labs_count": _("Number of lab tests"),
+    "packets_count": _("Number of packets"),
+    "complexes_count": _("Number of complexes"),
+    "treatments_text": _("Treatments (text)"),
+    "labs_text": _("Lab tests (text)"),
+    "packets_text": _("Packets (text)"),
+    "complexes_text": _("Complexes (text)"),
 }
 
 MC_FIELD_TYPES: dict[str, str] = {

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SyncConfig(AppConfig):
     name = "integrations.sync"
     label = "sync"
-    verbose_name = "Sync"
+    verbose_name = _("Sync")
 
     def ready(self):
         from integrations.amocrm.signals import account_connected

@@ -270,31 +270,3 @@ def events_resume(*, account_id: int) -> int:
     if ids:
         logger.info("resumed paused events", extra={"account": account_id, "count": len(ids)})
     return len(ids)
-
-
-def events_replay(*, event_ids: list[int]) -> int:
-    """Sends failed, skipped or delivered events again (admin replay); returns how many.
-
-    Pending events are left alone: they are already on their way.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        # Only finished events are reset: a rejected one has nothing to send, and a
-        # pending one may be in a worker's hands right now (a second send would race it).
-        ids = list(
-            InboundEvent.objects.select_for_update()
-            .filter(
-                pk__in=event_ids,
-                status__in=[EventStatus.FAILED, EventStatus.SKIPPED, EventStatus.DELIVERED],
-            )
-            .values_list("pk", flat=True)
-        )
-        InboundEvent.objects.filter(pk__in=ids).update(
-            status=EventStatus.QUEUED,
-            next_attempt_at=now,
-            replayed_at=now,
-            attempts=0,
-            last_error="",
-        )
-        transaction.on_commit(lambda: events_enqueue(ids), robust=True)
-    return len(ids)

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.utils.functional import Promise
 from rest_framework import serializers
 
 from integrations.rdesk import schemas, transforms
@@ -16,7 +17,7 @@ class FlowKindSpec:
 
     schema: type[serializers.Serializer]
     values: Callable[..., dict]
-    sources: dict[str, str]
+    sources: dict[str, Promise]  # name -> label, translated when shown
     field_types: dict[str, str]
     # The named value holding a booking status, for moving the lead between stages;
     # None for kinds that have no such status.

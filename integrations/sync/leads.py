@@ -68,7 +68,7 @@ def lead_target(*, flow: Flow, rdesk_lead_id: int, client: AmoCRMClient) -> int:
         name = mock_lead_name(rdesk_lead_id)
         lead_id = _lead_named(client, name)
         if lead_id is None:
-            lead_id = _lead_create(flow=flow, name=name, client=client)
+            lead_id = _lead_create(flow=flow, name=name, rdesk_lead_id=rdesk_lead_id, client=client)
         return _alias_save(account_id, rdesk_lead_id, lead_id)
 
 
@@ -201,24 +201,47 @@ def _lead_named(client: AmoCRMClient, name: str) -> int | None:
     return min(matches) if matches else None
 
 
-def _lead_create(*, flow: Flow, name: str, client: AmoCRMClient) -> int:
+def mock_lead_body(*, flow: Flow, rdesk_lead_id: int, client: AmoCRMClient | None) -> dict | None:
+    """The lead mock lead id mode creates for ``rdesk_lead_id``: ``ID_N``, in the flow's
+    pipeline and stage, its ``request_id`` naming it in AmoCRM's answer to a batch.
+
+    A pipeline or stage the flow leaves empty comes from the fetched catalogue, else from
+    AmoCRM's list through ``client``. Without a client (a preview, which calls nothing)
+    that last case gives None.
+    """
+    defaults_needed = flow.mock_pipeline_id is None or flow.mock_status_id is None
+    if (
+        client is None
+        and defaults_needed
+        and not Pipeline.objects.filter(account_id=flow.account_id).exists()
+    ):
+        return None
     pipeline_id, status_id = _mock_stage(flow=flow, client=client)
-    lead = {"name": name}
+    return _mock_lead(rdesk_lead_id, pipeline_id, status_id)
+
+
+def _mock_lead(rdesk_lead_id: int, pipeline_id: int | None, status_id: int | None) -> dict:
+    lead = {"name": mock_lead_name(rdesk_lead_id), "request_id": str(rdesk_lead_id)}
     if pipeline_id is not None:
         lead["pipeline_id"] = pipeline_id
     if status_id is not None:
         lead["status_id"] = status_id
+    return lead
+
+
+def _lead_create(*, flow: Flow, name: str, rdesk_lead_id: int, client: AmoCRMClient) -> int:
+    lead = mock_lead_body(flow=flow, rdesk_lead_id=rdesk_lead_id, client=client)
     try:
         created = client.leads_create([lead])
     except (amocrm.ValidationFailed, amocrm.NotFound) as error:
         raise LeadTargetError(
-            f"AmoCRM refused to create lead {name} in pipeline {pipeline_id}, "
-            f"status {status_id}: {error.detail}"
+            f"AmoCRM refused to create lead {name} in pipeline {lead.get('pipeline_id')}, "
+            f"status {lead.get('status_id')}: {error.detail}"
         ) from error
     return created[0]["id"]
 
 
-def _mock_stage(*, flow: Flow, client: AmoCRMClient) -> tuple[int | None, int | None]:
+def _mock_stage(*, flow: Flow, client: AmoCRMClient | None) -> tuple[int | None, int | None]:
     """The flow's pipeline and status for created leads, defaults filled in.
 
     No pipeline: the one holding the configured status, else the main one. No status:
@@ -242,7 +265,7 @@ def _mock_stage(*, flow: Flow, client: AmoCRMClient) -> tuple[int | None, int | 
     return pipeline["id"], status_id
 
 
-def _pipelines(*, account_id: int, client: AmoCRMClient) -> list[dict]:
+def _pipelines(*, account_id: int, client: AmoCRMClient | None) -> list[dict]:
     """The account's pipelines and stages: the fetched catalogue, else the API's list."""
     fetched = Pipeline.objects.filter(account_id=account_id).prefetch_related("statuses")
     if fetched:
@@ -372,14 +395,7 @@ def _leads_create(
 ) -> dict[int, tuple[int, dict, dict]]:
     """Creates the mock leads in one call: (lead id, item sent, answer) per RDESK lead id."""
     pipeline_id, status_id = _mock_stage(flow=flow, client=client)
-    items = {}
-    for rdesk_lead_id in rdesk_lead_ids:
-        lead = {"name": mock_lead_name(rdesk_lead_id), "request_id": str(rdesk_lead_id)}
-        if pipeline_id is not None:
-            lead["pipeline_id"] = pipeline_id
-        if status_id is not None:
-            lead["status_id"] = status_id
-        items[rdesk_lead_id] = lead
+    items = {r: _mock_lead(r, pipeline_id, status_id) for r in rdesk_lead_ids}
     try:
         created = client.leads_create(list(items.values()))
     except (amocrm.ValidationFailed, amocrm.NotFound) as error:

@@ -24,6 +24,7 @@ HIDDEN = "***"
 UNREADABLE_BODY = "[hidden: the body could not be read as JSON and may hold personal data]"
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def name_mask(value: str) -> str:
@@ -83,6 +84,23 @@ def _personal_pairs(value, key: str | None = None) -> Iterable[tuple[str, str]]:
             yield text, _mask_for_key(key, text)
 
 
+def _variants(original: str, masked: str) -> Iterable[tuple[str, str]]:
+    """Other spellings of a personal value that texts derived from the payload use."""
+    # A phone also travels as bare digits.
+    digits = re.sub(r"\D", "", original)
+    if len(digits) >= 7 and digits != original:
+        yield digits, masked
+    # A birthday is written the Russian way in the named values (``03.07.1985``).
+    date = _ISO_DATE.match(original)
+    if date:
+        year, month, day = date.groups()
+        yield f"{day}.{month}.{year}", birthday_mask(f"{day}.{month}.{year}")
+    # A JSON text (an answer from AmoCRM, a body kept as text) may carry \u escapes.
+    escaped = json.dumps(original)[1:-1]
+    if escaped != original:
+        yield escaped, masked
+
+
 class Masker:
     """Masks one event's data; a disabled masker returns everything as it is."""
 
@@ -90,12 +108,10 @@ class Masker:
         self.enabled = enabled
         self._payload = payload
         pairs = dict(_personal_pairs(payload)) if enabled else {}
-        # A phone also travels as bare digits; longest first, so a full name is replaced
-        # before a shorter name inside it.
         for original, masked in list(pairs.items()):
-            digits = re.sub(r"\D", "", original)
-            if len(digits) >= 7 and digits != original:
-                pairs.setdefault(digits, masked)
+            for variant, variant_masked in _variants(original, masked):
+                pairs.setdefault(variant, variant_masked)
+        # Longest first, so a full name is replaced before a shorter name inside it.
         self._pairs = sorted(pairs.items(), key=lambda pair: -len(pair[0]))
         self._pattern = (
             re.compile("|".join(re.escape(original) for original, _ in self._pairs))

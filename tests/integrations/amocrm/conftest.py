@@ -7,12 +7,6 @@ from integrations.amocrm.models import Account
 from tests.factories import AccountFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # admin_client creates a superuser per test; the real hasher makes that take 0.5 s.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def new_account(db, emulator) -> Account:
     """The emulator's integration entered in the admin, but never connected."""

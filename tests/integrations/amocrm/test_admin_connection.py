@@ -9,7 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from integrations.amocrm.models import Account, Token
+from integrations.amocrm.models import Account, CustomField, Pipeline, Token
 from integrations.sync.delivery import event_deliver
 from integrations.sync.models import EventStatus, Flow
 from tests.factories import AccountFactory, InboundEventFactory
@@ -356,3 +356,126 @@ def test_test_connection_refuses_a_get_so_prefetching_changes_nothing(
     response = admin_client.get(f"/admin/amocrm/account/{emulator_account.pk}/test-connection/")
 
     assert response.status_code == 405
+
+
+# --- who may connect, test and fetch --------------------------------------------------
+
+
+def test_hub_admin_account_page_has_connect_and_test_connection_buttons(
+    hub_admin_client, emulator_account
+):
+    content = change_page(hub_admin_client, emulator_account)
+
+    assert f'href="/amocrm/oauth/start/{emulator_account.pk}/"' in content
+    assert ">Test connection</button>" in content
+
+
+@pytest.mark.parametrize("role_client", ["auditor_client", "operator_client"])
+def test_viewer_account_page_has_no_connect_or_test_connection_buttons(
+    request, role_client, emulator_account
+):
+    content = change_page(request.getfixturevalue(role_client), emulator_account)
+
+    assert "Connect to AmoCRM" not in content
+    assert "/amocrm/oauth/start/" not in content
+    assert "Test connection" not in content
+    assert "test-connection" not in content
+
+
+def test_viewer_account_page_shows_no_secrets_only_whether_they_are_set(
+    auditor_client, emulator_account
+):
+    Account.objects.filter(pk=emulator_account.pk).update(long_lived_token="long-lived-secret")
+    token = Token.objects.get(account=emulator_account)
+
+    content = change_page(auditor_client, emulator_account)
+
+    for secret in ("emulator-secret", "long-lived-secret", token.access_token, token.refresh_token):
+        assert secret not in content
+    assert 'field-client_secret"' not in content
+    assert 'field-long_lived_token"' not in content
+    assert readonly(content, "client_secret_set") == (
+        '<img src="/static/admin/img/icon-yes.svg" alt="True">'
+    )
+    assert readonly(content, "long_lived_token_set") == (
+        '<img src="/static/admin/img/icon-yes.svg" alt="True">'
+    )
+
+
+def test_auditor_posting_test_connection_is_refused_and_amocrm_is_not_called(
+    auditor_client, emulator_account, emulator
+):
+    response = auditor_client.post(f"/admin/amocrm/account/{emulator_account.pk}/test-connection/")
+
+    assert response.status_code == 403
+    assert emulator.state.requests == []
+
+
+@pytest.mark.parametrize("action", ["test_connection", "refresh_catalogue"])
+def test_auditor_is_not_offered_the_account_actions_nor_can_run_them(
+    auditor_client, emulator_account, emulator, action
+):
+    listing = auditor_client.get("/admin/amocrm/account/").content.decode()
+    response = auditor_client.post(
+        "/admin/amocrm/account/",
+        {"action": action, ACTION_CHECKBOX_NAME: [emulator_account.pk]},
+        follow=True,
+    )
+
+    assert f'value="{action}"' not in listing
+    # Offered no action at all, the auditor's POST only shows the list again.
+    assert response.status_code == 200
+    assert messages_of(response) == []
+    assert emulator.state.requests == []
+    assert not CustomField.objects.filter(account=emulator_account).exists()
+
+
+def test_hub_admin_fetches_the_catalogue_with_the_action(hub_admin_client, emulator_account):
+    response = hub_admin_client.post(
+        "/admin/amocrm/account/",
+        {"action": "refresh_catalogue", ACTION_CHECKBOX_NAME: [emulator_account.pk]},
+        follow=True,
+    )
+
+    fields = CustomField.objects.filter(account=emulator_account).count()
+    pipelines = Pipeline.objects.filter(account=emulator_account).count()
+    assert fields > 0
+    assert messages_of(response) == [f"{emulator_account}: {fields} fields, {pipelines} pipelines."]
+
+
+def test_hub_admin_tests_the_connection_with_the_button(hub_admin_client, emulator_account):
+    response = hub_admin_client.post(
+        f"/admin/amocrm/account/{emulator_account.pk}/test-connection/", follow=True
+    )
+
+    assert messages_of(response) == [
+        f"{emulator_account}: connected to AmoCRM account 'Здравница (emulator)' "
+        "(id 30000001, subdomain emulator)."
+    ]
+
+
+def test_banner_for_an_auditor_names_the_account_without_a_connect_link(
+    auditor_client, flow_account
+):
+    disconnect(flow_account)
+
+    content = html.unescape(auditor_client.get("/admin/").content.decode())
+
+    assert banner(content) == [
+        f"AmoCRM account {flow_account} is disconnected: Refresh refused: Token has been "
+        "revoked. Its deliveries are paused until it is connected again."
+    ]
+    assert "/amocrm/oauth/start/" not in content
+
+
+# --- the inputs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["redirect_uri", "base_url"])
+def test_url_inputs_are_wide_enough_for_a_whole_url(admin_client, emulator_account, name):
+    content = change_page(admin_client, emulator_account)
+
+    tag = re.search(rf'<input type="url" name="{name}"[^>]*>', content).group(0)
+    assert 'class="vURLField"' in tag
+    assert 'size="80"' in tag
+    assert "width: 100%" in tag

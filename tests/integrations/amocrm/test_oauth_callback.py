@@ -5,6 +5,7 @@ the admin reads them.
 """
 
 import html
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -344,6 +345,56 @@ def test_user_who_is_not_staff_is_sent_to_the_admin_login(
     assert_not_connected(new_account, emulator)
 
 
+# --- who may connect ------------------------------------------------------------------
+
+
+def pending_in_session(client, account, state="s" * 32) -> str:
+    """What pressing Connect leaves in the session (as if the user had been allowed to)."""
+    session = client.session
+    session[SESSION_KEY] = {"state": state, "account_id": account.pk, "issued": time.time()}
+    session.save()
+    return state
+
+
+@pytest.mark.parametrize("role_client", ["auditor_client", "operator_client"])
+def test_viewer_pressing_connect_is_refused_and_no_state_is_kept(
+    request, role_client, new_account, emulator
+):
+    client = request.getfixturevalue(role_client)
+
+    response = client.get(f"/amocrm/oauth/start/{new_account.pk}/")
+
+    assert response.status_code == 403
+    assert SESSION_KEY not in client.session
+    assert emulator.state.requests == []
+
+
+def test_auditor_callback_with_a_valid_code_is_refused_without_exchanging_it(
+    auditor_client, new_account, emulator
+):
+    state = pending_in_session(auditor_client, new_account)
+    code = emulator.state.issue_code()
+
+    response = auditor_client.get(
+        "/amocrm/oauth/callback/",
+        {"code": code, "state": state, "client_id": new_account.client_id},
+    )
+
+    assert response.status_code == 403
+    assert emulator.state.counters["authorization_code"] == 0
+    assert code in emulator.state.codes  # still unused
+    assert_not_connected(new_account, emulator)
+
+
+def test_hub_admin_connects_the_account(hub_admin_client, new_account, emulator):
+    response = connect(hub_admin_client, new_account)
+
+    assert response.status_code == 200
+    assert "<h1>Connected to AmoCRM</h1>" in page(response)
+    new_account.refresh_from_db()
+    assert new_account.state == Account.State.CONNECTED
+
+
 # --- a real AmoCRM host (mocked with responses) ---------------------------------------
 
 PAIR = fixture_json("amocrm/token-pair.json")
@@ -397,4 +448,21 @@ def test_amocrm_server_error_is_a_502_saying_it_is_unavailable(
 
     assert response.status_code == 502
     assert message(response) == ("AmoCRM is unavailable (HTTP 503). Try again in a few minutes.")
+    assert not Token.objects.filter(account=amocrm_account).exists()
+
+
+def test_auditor_callback_calls_no_amocrm_and_does_not_repoint_the_account(
+    auditor_client, amocrm_account, amocrm_http
+):
+    state = pending_in_session(auditor_client, amocrm_account)
+
+    response = auditor_client.get(
+        f"/amocrm/oauth/callback/?code=c0de&state={state}&referer=elsewhere.amocrm.ru"
+    )
+
+    assert response.status_code == 403
+    assert len(amocrm_http.calls) == 0
+    amocrm_account.refresh_from_db()
+    assert amocrm_account.api_base_url == "https://clinic.amocrm.ru"
+    assert amocrm_account.state == Account.State.DISCONNECTED
     assert not Token.objects.filter(account=amocrm_account).exists()

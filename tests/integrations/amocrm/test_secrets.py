@@ -212,7 +212,7 @@ def test_token_page_shows_expiry_and_whether_a_refresh_token_is_set(admin_client
 
     content = admin_client.get(f"/admin/amocrm/token/{token.pk}/change/").content.decode()
 
-    assert "<label>Has refresh token:</label>" in content
+    assert "<label>Refresh token set:</label>" in content
     assert 'alt="True"' in content
     assert token.access_token not in content
     assert token.refresh_token not in content

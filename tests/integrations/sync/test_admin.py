@@ -120,7 +120,7 @@ def test_flow_mapping_offers_only_writable_catalogue_fields_by_name(admin_client
 
     form = response.context["inline_admin_formsets"][0].formset.empty_form
     choices = dict(form.fields["field_id"].choices)
-    assert choices[1] == "Оплачено (1, text)"
+    assert choices[1] == "Оплачено — text, 1"
     assert 2 not in choices
 
 
@@ -198,7 +198,7 @@ def test_replay_action_queues_the_selected_failed_events(
             follow=True,
         )
 
-    assert "2 event(s) queued for delivery." in response.content.decode()
+    assert "2 events queued for delivery." in response.content.decode()
     statuses = dict(InboundEvent.objects.values_list("pk", "status"))
     assert statuses[failed.pk] == statuses[failed_mc.pk] == EventStatus.QUEUED
     assert statuses[audit_trail["delivered"].pk] == EventStatus.DELIVERED

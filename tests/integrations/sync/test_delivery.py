@@ -15,7 +15,6 @@ from integrations.sync import delivery, outcomes
 from integrations.sync.claims import claim_take
 from integrations.sync.delivery import (
     event_deliver,
-    events_replay,
     events_sweep,
     retry_delay,
 )
@@ -561,7 +560,7 @@ def test_duplicate_message_does_not_deliver_an_event_twice(booked_flow, amocrm_h
     assert DeliveryAttempt.objects.filter(event=event).count() == 1
 
 
-# --- sweeping and replay --------------------------------------------------------------
+# --- sweeping -------------------------------------------------------------------------
 
 
 def test_sweeper_re_enqueues_pending_events_past_the_grace_only(booked_flow, enqueued, settings):
@@ -596,51 +595,6 @@ def test_sweeper_with_nothing_stuck_sends_nothing(booked_flow, enqueued):
 
     assert events_sweep(grace=60) == 0
     assert enqueued.call_count == 0
-
-
-def test_replay_resets_failed_events_and_enqueues_them_on_commit(
-    booked_flow, enqueued, django_capture_on_commit_callbacks
-):
-    failed = booking_event(booked_flow, status=EventStatus.FAILED, attempts=9, last_error="boom")
-    delivered = booking_event(booked_flow, status=EventStatus.DELIVERED, attempts=1)
-
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert events_replay(event_ids=[failed.pk, delivered.pk]) == 2
-    assert enqueued.call_count == 0
-    for callback in callbacks:
-        callback()
-
-    assert enqueued_accounts(enqueued) == [booked_flow.account_id]
-    failed.refresh_from_db()
-    assert failed.status == EventStatus.QUEUED
-    assert (failed.attempts, failed.last_error) == (0, "")
-    assert abs(seconds_from_now(failed.replayed_at)) < 5
-    assert abs(seconds_from_now(failed.next_attempt_at)) < 5
-
-
-def test_replay_leaves_rejected_events_alone(
-    booked_flow, enqueued, django_capture_on_commit_callbacks
-):
-    rejected = booking_event(
-        booked_flow, status=EventStatus.REJECTED, last_error="Body is empty; expected JSON."
-    )
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assert events_replay(event_ids=[rejected.pk]) == 0
-
-    rejected.refresh_from_db()
-    assert rejected.status == EventStatus.REJECTED
-    assert rejected.last_error == "Body is empty; expected JSON."
-    assert enqueued.call_count == 0
-
-
-def test_replayed_event_is_delivered_by_the_next_worker(booked_flow, amocrm_http, enqueued):
-    amocrm_http.patch(LEAD_URL, json=LEAD_ANSWER)
-    event = booking_event(booked_flow, status=EventStatus.FAILED, last_error="earlier failure")
-
-    events_replay(event_ids=[event.pk])
-
-    assert event_deliver(event_id=event.pk) == EventStatus.DELIVERED
 
 
 # --- backoff --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.services import catalogue_refresh
 from integrations.amocrm.tokens import AccountTokens
 from integrations.rdesk.schemas import BOOKING_STATUSES
-from integrations.sync.delivery import account_drain, event_deliver, events_replay
+from integrations.sync.delivery import account_drain, event_deliver
 from integrations.sync.leads import lead_target
 from integrations.sync.models import (
     BookingStatus,
@@ -27,7 +27,9 @@ from integrations.sync.models import (
     FlowStatusMapping,
     InboundEvent,
     LeadAlias,
+    Replay,
 )
+from integrations.sync.replay import events_replay
 from tests.factories import (
     AccountFactory,
     InboundEventFactory,
@@ -203,7 +205,12 @@ def test_created_mock_lead_goes_to_the_main_pipelines_first_stage_when_none_is_s
     assert (lead["pipeline_id"], lead["status_id"]) == (MAIN_PIPELINE, MAIN_FIRST_STAGE)
     (create,) = [r for r in emulator.state.requests if r["method"] == "POST"]
     assert create["body"] == [
-        {"name": "ID_888", "pipeline_id": MAIN_PIPELINE, "status_id": MAIN_FIRST_STAGE}
+        {
+            "name": "ID_888",
+            "request_id": "888",
+            "pipeline_id": MAIN_PIPELINE,
+            "status_id": MAIN_FIRST_STAGE,
+        }
     ]
 
 
@@ -570,7 +577,7 @@ def test_old_event_replayed_after_a_newer_one_succeeded_is_skipped(
     newer = booking_event(booked_flow, received_at=minutes_ago(5))
     assert event_deliver(event_id=newer.pk) == EventStatus.DELIVERED
 
-    events_replay(event_ids=[older.pk])
+    events_replay(event_ids=[older.pk], source=Replay.Source.ADMIN_ACTION)
 
     assert event_deliver(event_id=older.pk) == EventStatus.SKIPPED
     assert len(amocrm_http.calls) == 2
@@ -581,7 +588,7 @@ def test_replaying_the_latest_delivered_event_sends_it_again(booked_flow, amocrm
     booking_event(booked_flow, received_at=minutes_ago(10), status=EventStatus.DELIVERED)
     latest = booking_event(booked_flow, received_at=minutes_ago(5), status=EventStatus.DELIVERED)
 
-    events_replay(event_ids=[latest.pk])
+    events_replay(event_ids=[latest.pk], source=Replay.Source.ADMIN_ACTION)
 
     assert event_deliver(event_id=latest.pk) == EventStatus.DELIVERED
 

@@ -1,6 +1,7 @@
 """``manage.py amocrm_emulator``: runs the local AmoCRM-compatible server (the demo's AmoCRM)."""
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext
 
 from integrations.amocrm.emulator.server import EmulatorServer
 from integrations.amocrm.emulator.state import EmulatorConfig
@@ -9,7 +10,13 @@ DEFAULTS = EmulatorConfig()
 
 
 class Command(BaseCommand):
-    help = "Runs the AmoCRM emulator (OAuth, leads, custom fields, pipelines) until interrupted."
+    @property
+    def help(self) -> str:
+        # Read when the parser is built, so it speaks the active language; argparse cannot
+        # take a lazy string.
+        return gettext(
+            "Runs the AmoCRM emulator (OAuth, leads, custom fields, pipelines) until interrupted."
+        )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -22,16 +29,16 @@ class Command(BaseCommand):
             "--rate-limit",
             type=int,
             default=DEFAULTS.rate_limit,
-            help="Requests per second before 429; 0 disables the limit.",
+            help=gettext("Requests per second before 429; 0 disables the limit."),
         )
         parser.add_argument(
             "--strict-refresh",
             action="store_true",
-            help="Revoke a refresh token as soon as it is spent (amoCRM wording).",
+            help=gettext("Revoke a refresh token as soon as it is spent (amoCRM wording)."),
         )
         parser.add_argument(
             "--access-token",
-            help="Pre-register a long-lived access token with this value.",
+            help=gettext("Pre-register a long-lived access token with this value."),
         )
 
     def handle(self, *args, **options):
@@ -47,10 +54,10 @@ class Command(BaseCommand):
             access_token=options["access_token"],
             log_requests=options["verbosity"] > 1,
         )
-        self.stdout.write(f"AmoCRM emulator at {server.base_url}")
+        self.stdout.write(gettext("AmoCRM emulator at %(url)s") % {"url": server.base_url})
         self.stdout.write(f"  client_id={options['client_id']}  subdomain={options['subdomain']}")
         self.stdout.flush()
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            self.stdout.write("Emulator stopped.")
+            self.stdout.write(gettext("Emulator stopped."))

@@ -14,6 +14,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext
 
 from integrations.amocrm.emulator.server import EmulatorServer
 from integrations.amocrm.models import Account
@@ -24,13 +25,31 @@ DEMO_ACCOUNT = "Demo (emulator)"
 
 
 class Command(BaseCommand):
-    help = "Run the hub locally: AmoCRM emulator, Celery worker with beat, and the web server."
+    @property
+    def help(self) -> str:
+        # Read when the parser is built, so it speaks the active language; argparse cannot
+        # take a lazy string.
+        return gettext(
+            "Run the hub locally: AmoCRM emulator, Celery worker with beat, and the web server."
+        )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HUB_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("HUB_PORT", "8000")))
         parser.add_argument(
-            "--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT", "8765"))
+            "--host",
+            default=os.environ.get("HUB_HOST", "127.0.0.1"),
+            help=gettext("Address the web server listens on (HUB_HOST)."),
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("HUB_PORT", "8000")),
+            help=gettext("Port of the web server (HUB_PORT)."),
+        )
+        parser.add_argument(
+            "--emulator-port",
+            type=int,
+            default=int(os.environ.get("EMULATOR_PORT", "8765")),
+            help=gettext("Port of the AmoCRM emulator (EMULATOR_PORT)."),
         )
 
     def handle(self, *args, host, port, emulator_port, **options):
@@ -64,16 +83,20 @@ class Command(BaseCommand):
                 "--access-logfile=-",
             ),
         ]
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\namo-hub is running (embedded mode)\n"
-                f"  intake:   {hub_url}/zdrav/booked  and  {hub_url}/zdrav/mc\n"
-                f"  admin:    {hub_url}/admin/   user: admin   password: {password}\n"
-                f"  AmoCRM:   emulator at {emulator.base_url} (account '{account}')\n"
-                f"  see a lead: curl -s {emulator.base_url}/_emulator/leads/23392663\n"
-                f"Press Ctrl+C to stop.\n"
-            )
-        )
+        running = gettext(
+            "amo-hub is running (embedded mode)\n"
+            "  intake:   %(hub)s/zdrav/booked  and  %(hub)s/zdrav/mc\n"
+            "  admin:    %(hub)s/admin/   user: admin   password: %(password)s\n"
+            "  AmoCRM:   emulator at %(emulator)s (account '%(account)s')\n"
+            "  see a lead: curl -s %(emulator)s/_emulator/leads/23392663\n"
+            "Press Ctrl+C to stop."
+        ) % {
+            "hub": hub_url,
+            "password": password,
+            "emulator": emulator.base_url,
+            "account": account,
+        }
+        self.stdout.write(self.style.SUCCESS(f"\n{running}\n"))
         self._wait(children)
         emulator.stop()
 

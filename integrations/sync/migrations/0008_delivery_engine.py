@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("amocrm", "0003_connect_permission"),
-        ("sync", "0005_roles"),
+        ("sync", "0007_verbose_names"),
     ]
 
     operations = [

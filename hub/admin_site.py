@@ -1,0 +1,59 @@
+"""The hub's admin site: its names, where "View site" leads, what only superusers see.
+
+Imported by ``hub.urls`` before the admin's URLs are built, so the site is set up
+before it serves anything.
+"""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from django_celery_beat import admin as beat_admin
+from django_celery_beat import models as beat
+
+admin.site.site_header = _("amo-hub administration")
+admin.site.site_title = _("amo-hub")
+admin.site.index_title = _("RDESK to AmoCRM")
+# The hub has no public pages: its "site" is the admin's front page (``/`` redirects there).
+admin.site.site_url = "/"
+
+
+class SuperusersOnly:
+    """A ModelAdmin mixin: hidden from, and refused to, everyone but superusers.
+
+    Whatever rights a group grants, the model stays out of the index and its pages
+    answer 403; superusers keep what the wrapped admin allows them.
+    """
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+def superusers_only(model, model_admin: type[admin.ModelAdmin]) -> None:
+    """Registers ``model`` again with ``model_admin`` made superuser-only."""
+    admin.site.unregister(model)
+    admin.site.register(
+        model, type(model_admin.__name__, (SuperusersOnly, model_admin), {"__module__": __name__})
+    )
+
+
+# Beat's schedule comes from settings (CELERY_BEAT_SCHEDULE); no role edits it by hand.
+BEAT_ADMINS = {
+    beat.PeriodicTask: beat_admin.PeriodicTaskAdmin,
+    beat.ClockedSchedule: beat_admin.ClockedScheduleAdmin,
+    beat.CrontabSchedule: beat_admin.CrontabScheduleAdmin,
+    beat.SolarSchedule: beat_admin.SolarScheduleAdmin,
+    beat.IntervalSchedule: beat_admin.IntervalScheduleAdmin,
+}
+for _model, _model_admin in BEAT_ADMINS.items():
+    superusers_only(_model, _model_admin)
