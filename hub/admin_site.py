@@ -4,10 +4,13 @@ Imported by ``hub.urls`` before the admin's URLs are built, so the site is set u
 before it serves anything.
 """
 
+from auditlog.models import LogEntry
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat import admin as beat_admin
 from django_celery_beat import models as beat
+
+from hub.admin_actions import StrictActionsMixin
 
 admin.site.site_header = _("amo-hub administration")
 admin.site.site_title = _("amo-hub")
@@ -57,3 +60,18 @@ BEAT_ADMINS = {
 }
 for _model, _model_admin in BEAT_ADMINS.items():
     superusers_only(_model, _model_admin)
+
+
+def strict_actions(model) -> None:
+    """Registers ``model`` again with its admin refusing actions a person may not run."""
+    model_admin = type(admin.site._registry[model])
+    admin.site.unregister(model)
+    admin.site.register(
+        model,
+        type(model_admin.__name__, (StrictActionsMixin, model_admin), {"__module__": __name__}),
+    )
+
+
+# The change history is read-only for everyone; a hand-made POST of its delete action is
+# refused like any other.
+strict_actions(LogEntry)

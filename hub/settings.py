@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "django_celery_beat",
     # Who changed which flow, mapping or account, and what: one row per change, kept by
@@ -88,7 +89,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("HUB_TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
-USE_THOUSAND_SEPARATOR = True
+# Digit groups only where a figure is read as an amount (intcomma): AmoCRM and RDESK ids
+# must read as typed, 1287599, not 1 287 599.
+USE_THOUSAND_SEPARATOR = False
 # Dates as 01.12.2026 19:27 in Russian (hub/formats/ru/formats.py).
 FORMAT_MODULE_PATH = ["hub.formats"]
 

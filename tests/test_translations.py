@@ -5,6 +5,7 @@ so these tests read both with the standard library and check that they agree.
 """
 
 import gettext
+import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from django.utils import timezone, translation
 
 from integrations.sync.models import EventStatus, InboundEvent
 from tests.factories import InboundEventFactory
+from tests.integrations.amocrm.consent import connect
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES"
 PO_FILE = CATALOGUE / "django.po"
@@ -225,6 +227,13 @@ def test_the_dashboard_writes_numbers_the_russian_way(russian, admin_client, boo
     assert "1,5 с" in html  # delivery time
 
 
+def test_amocrm_ids_read_as_typed_without_digit_groups(russian, admin_client, booked_flow):
+    html = admin_client.get(reverse("admin:sync_fieldmapping_changelist")).content.decode()
+
+    assert ">1287599<" in html
+    assert f"1{NO_BREAK_SPACE}287{NO_BREAK_SPACE}599" not in html
+
+
 def test_a_command_counts_in_russian_plural_forms(booked_flow):
     for _ in range(2):
         InboundEventFactory(flow=booked_flow, status=EventStatus.FAILED)
@@ -238,3 +247,127 @@ def test_a_command_counts_in_russian_plural_forms(booked_flow):
         "  failed: 2",
         "Пробный запуск: повторно было бы отправлено 2 события; ничего не изменено.",
     ]
+
+
+def _page(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def test_the_oauth_callback_page_says_in_russian_that_the_account_is_connected(
+    russian, hub_admin_client, emulator_account
+):
+    response = connect(hub_admin_client, emulator_account)
+
+    content = _page(response)
+
+    assert response.status_code == 200
+    assert "<h1>Подключено к AmoCRM</h1>" in content
+    assert f"Аккаунт «{emulator_account}» ({emulator_account.api_base_url}) подключён." in content
+    assert "Подключение к AmoCRM" in content  # the breadcrumb
+    assert "Вернуться к аккаунту" in content
+
+
+def test_the_language_switch_on_the_callback_page_leads_to_the_account_not_to_the_code(
+    russian, hub_admin_client, emulator_account
+):
+    response = connect(hub_admin_client, emulator_account)
+
+    content = _page(response)
+
+    account_url = reverse("admin:amocrm_account_change", args=[emulator_account.pk])
+    assert f'<input type="hidden" name="next" value="{account_url}">' in content
+    assert response.wsgi_request.GET["code"] not in content
+
+
+def test_a_refused_oauth_callback_explains_in_russian_what_to_do(russian, hub_admin_client):
+    response = hub_admin_client.get(reverse("amocrm:oauth-callback"), {"state": "x", "code": "y"})
+
+    content = _page(response)
+
+    assert response.status_code == 400
+    assert "<h1>Подключение отклонено: параметр state не совпадает</h1>" in content
+    assert (
+        "Из этого браузера подключение не начиналось или уже было завершено. Начните заново "
+        "кнопкой «Подключить к AmoCRM» на странице аккаунта."
+    ) in content
+
+
+def test_the_account_page_labels_its_fields_in_russian(russian, hub_admin_client, account):
+    response = hub_admin_client.get(reverse("admin:amocrm_account_change", args=[account.pk]))
+
+    content = _page(response)
+
+    for name, label in (
+        ("base_url", "Адрес сервера:"),
+        ("client_id", "ID интеграции:"),
+        ("client_secret", "Секретный ключ:"),
+        ("redirect_uri", "Ссылка для перенаправления:"),
+        ("long_lived_token", "Долгосрочный токен:"),
+    ):
+        assert f'<label for="id_{name}">{label}</label>' in content
+    assert (
+        '<label class="vCheckboxLabel" for="id_clear_long_lived_token">'
+        "Удалить долгосрочный токен</label>"
+    ) in content
+    assert "Оставьте пустым, чтобы сохранить текущий секретный ключ." in content
+
+
+def test_the_event_list_speaks_russian(russian, hub_admin_client, booked_flow):
+    InboundEventFactory(flow=booked_flow, status=EventStatus.FAILED, last_error="Boom")
+
+    content = _page(hub_admin_client.get(reverse("admin:sync_inboundevent_changelist")))
+
+    for words in (
+        "Выберите входящее событие для просмотра",
+        '<span class="sync-badge sync-badge--failed">Ошибка</span>',
+        "Поиск по ID в RDESK, ID сделки или хешу тела запроса",
+        "Выгрузить в CSV",
+        "Отправить повторно все по этому фильтру (1)",
+        "Отправить выбранные события повторно",
+    ):
+        assert words in content
+    for sortable in ("Статус", "Получено", "Доставлено", "Попытки", "Поток", "Сделка"):
+        assert f">{sortable}</a></div>" in content
+    for header in ("Клиент", "Ошибка"):
+        assert f'<div class="text"><span>{header}</span></div>' in content
+
+
+def test_the_admin_header_offers_english_and_switching_shows_the_admin_in_english(
+    russian, hub_admin_client
+):
+    russian_page = _page(hub_admin_client.get(reverse("admin:index")))
+    assert f'<form id="language-form" method="post" action="{reverse("set_language")}"' in (
+        russian_page
+    )
+    assert (
+        '<button type="submit" name="language" value="en" lang="en" title="English">en</button>'
+    ) in russian_page
+    assert "Выйти" in russian_page
+
+    response = hub_admin_client.post(
+        reverse("set_language"), {"language": "en", "next": reverse("admin:index")}, follow=True
+    )
+
+    assert response.headers["Content-Language"] == "en"
+    content = _page(response)
+    assert "Log out" in content
+    assert '<button type="submit" name="language" value="ru"' in content
+
+
+# --- The intake does not follow the admin's language -------------------------------------
+
+
+def test_a_get_on_the_intake_is_refused_in_english_on_a_russian_site(russian, client, booked_flow):
+    response = client.get(booked_flow.endpoint_path)
+
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+    assert response.headers["Content-Language"] == "en"
+
+
+def test_an_intake_path_no_flow_serves_answers_in_english_on_a_russian_site(russian, client, db):
+    response = client.post("/zdrav/nowhere", data=b"[]", content_type="application/json")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No flow serves this path."}
+    assert response.headers["Content-Language"] == "en"

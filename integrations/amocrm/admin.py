@@ -15,11 +15,13 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from hub.admin_actions import HubModelAdmin
 from integrations.amocrm.client import AmoCRMError
 from integrations.amocrm.models import (
     Account,
@@ -44,15 +46,22 @@ URL_INPUT = forms.URLInput(
 )
 
 
+def _label(name: str):
+    """The model field's own (translated) name: a field declared on the form has none."""
+    return capfirst(Account._meta.get_field(name).verbose_name)
+
+
 class AccountForm(forms.ModelForm):
     """Secret inputs start empty; leaving one empty keeps the stored value."""
 
     client_secret = forms.CharField(
+        label=_label("client_secret"),
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text=_("Leave empty to keep the current secret."),
     )
     long_lived_token = forms.CharField(
+        label=_label("long_lived_token"),
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text=_("Leave empty to keep the current token."),
@@ -61,12 +70,14 @@ class AccountForm(forms.ModelForm):
         required=False, label=_("Clear the long-lived token")
     )
     base_url = forms.URLField(
+        label=_label("base_url"),
         required=False,
         assume_scheme="https",
         widget=URL_INPUT,
         help_text=Account.base_url.field.help_text,
     )
     redirect_uri = forms.URLField(
+        label=_label("redirect_uri"),
         required=False,
         assume_scheme="https",
         widget=URL_INPUT,
@@ -97,7 +108,7 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(HubModelAdmin):
     form = AccountForm
     list_display = ["name", "api_base_url", "state", "state_changed_at", "token_expires_at"]
     list_filter = ["state"]
@@ -256,7 +267,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiCallRecord)
-class ApiCallRecordAdmin(admin.ModelAdmin):
+class ApiCallRecordAdmin(HubModelAdmin):
     """Calls made outside deliveries; read-only like the rest of the audit trail."""
 
     list_display = [
@@ -282,7 +293,7 @@ class ApiCallRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(Token)
-class TokenAdmin(admin.ModelAdmin):
+class TokenAdmin(HubModelAdmin):
     """Shows when the pair was refreshed and when it expires, never the tokens."""
 
     list_display = ["account", "expires_at", "refreshed_at"]
@@ -300,7 +311,7 @@ class TokenAdmin(admin.ModelAdmin):
         return False
 
 
-class CatalogueAdmin(admin.ModelAdmin):
+class CatalogueAdmin(HubModelAdmin):
     """The catalogue mirrors AmoCRM; it is fetched, not edited."""
 
     def has_add_permission(self, request):

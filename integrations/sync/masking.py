@@ -11,6 +11,8 @@ import json
 import re
 from collections.abc import Iterable
 
+from django.utils.translation import gettext_lazy as _
+
 NAME_KEYS = frozenset({"name", "fio"})
 PHONE_KEYS = frozenset({"phone"})
 EMAIL_KEYS = frozenset({"email"})
@@ -21,7 +23,7 @@ OPAQUE_KEYS = frozenset({"uid"})
 PERSONAL_KEYS = NAME_KEYS | PHONE_KEYS | EMAIL_KEYS | BIRTHDAY_KEYS | HEALTH_KEYS | OPAQUE_KEYS
 
 HIDDEN = "***"
-UNREADABLE_BODY = "[hidden: the body could not be read as JSON and may hold personal data]"
+UNREADABLE_BODY = _("[hidden: the body could not be read as JSON and may hold personal data]")
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -173,5 +175,5 @@ class Masker:
         try:
             parsed = json.loads(raw_text)
         except ValueError:
-            return UNREADABLE_BODY
+            return str(UNREADABLE_BODY)
         return json.dumps(self.json(parsed, by_key=True), ensure_ascii=False, indent=2)

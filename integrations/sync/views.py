@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import Http404
+from django.utils import translation
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +33,21 @@ class IntakeView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = []
+
+    def dispatch(self, request, *args, **kwargs):
+        # RDESK reads the old service's English answers: DRF's own errors (405 for a GET,
+        # 404) must not follow the admin's language into the contract.
+        with translation.override("en"):
+            response = super().dispatch(request, *args, **kwargs)
+        response.headers["Content-Language"] = "en"
+        return response
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # A GET of a path no flow serves (a browser's /favicon.ico) is not found, as it was
+        # on the old service; 405 is for a flow's own path.
+        if not Flow.objects.filter(endpoint_path=f"/{kwargs.get('endpoint', '')}").exists():
+            raise Http404("No flow serves this path.")
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     def post(self, request, endpoint: str):
         try:

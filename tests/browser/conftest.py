@@ -3,12 +3,18 @@
 Screenshots go to ``var/screenshots/`` (kept after the run, named by test and step).
 """
 
+import json
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from django.utils import timezone
 
+from integrations.sync.models import EventStatus, Flow, InboundEvent
+from integrations.sync.updates import lead_update_prepare
 from tests.backends import CHROMIUM
+from tests.factories import DeliveryAttemptFactory
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PASSWORD = "correct-horse-battery"
@@ -46,12 +52,16 @@ class Screens:
     def __init__(self, name: str):
         self.folder = SCREENSHOTS / name
         self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.png"):
+            old.unlink()  # a step renamed or dropped must not leave last run's picture
         self.count = 0
+        self.saved: list[Path] = []
 
     def shot(self, page, step: str) -> Path:
         self.count += 1
         path = self.folder / f"{self.count:02d}-{step}.png"
         page.screenshot(path=str(path), full_page=True)
+        self.saved.append(path)
         return path
 
 
@@ -88,3 +98,38 @@ def browse(chromium, live_server):
 def english(settings):
     """Overrides the suite's English: the browser tests see the admin as its people do."""
     settings.LANGUAGE_CODE = "ru"
+
+
+@pytest.fixture
+def delivered_event(client, booked_flow, booked_body) -> InboundEvent:
+    """The sample booking as received through the intake and delivered once.
+
+    No worker runs: the attempt is written as a delivery writes it, with the update the
+    flow makes of the payload, so every place personal data travels is on the page.
+    """
+    # The nudge to the workers is left out; nothing else of the intake is.
+    with mock.patch("integrations.sync.intake.events_enqueue"):
+        response = client.post("/zdrav/booked", booked_body, content_type="application/json")
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    update = lead_update_prepare(flow=booked_flow, payload=event.payload).update
+    DeliveryAttemptFactory(
+        event=event,
+        request_url=f"{booked_flow.account.api_base_url}/api/v4/leads/{event.lead_id}",
+        request_body=update,
+        response_body=json.dumps({"id": int(event.lead_id), "updated_at": 1704056400}),
+    )
+    event.status = EventStatus.DELIVERED
+    event.attempts = 1
+    event.delivered_at = timezone.now()
+    event.save(update_fields=["status", "attempts", "delivered_at"])
+    return event
+
+
+@pytest.fixture
+def emulator_flow(emulator_account) -> Flow:
+    """The seeded booking flow on the account the emulator serves."""
+    flow = Flow.objects.get(kind="booked")
+    flow.account = emulator_account
+    flow.save()
+    return flow

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from hub.admin_actions import HubModelAdmin
 from integrations.sync.admin import events_display as display
 from integrations.sync.admin.events_operations import (
     EXPORT_PERMISSION,
@@ -25,7 +26,7 @@ from integrations.sync.models import DeliveryAttempt, InboundEvent, PersonalData
 PREVIEW_PERMISSION = "sync.preview_event"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(HubModelAdmin):
     """The audit trail is written by the pipeline only: nobody adds, edits or deletes."""
 
     class Media:

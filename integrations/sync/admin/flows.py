@@ -7,6 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from hub.admin_actions import HubModelAdmin
 from integrations.sync.admin.forms import (
     FieldMappingForm,
     FieldMappingFormSet,
@@ -86,7 +87,7 @@ class FlowStatusMappingInline(admin.TabularInline):
 
 
 @admin.register(Flow)
-class FlowAdmin(admin.ModelAdmin):
+class FlowAdmin(HubModelAdmin):
     list_display = ["name", "kind", "endpoint_path", "account", "enabled", "mock_lead_id"]
     list_filter = ["kind", "enabled", "mock_lead_id", "account"]
     search_fields = ["name", "endpoint_path"]
@@ -186,9 +187,9 @@ class FlowAdmin(admin.ModelAdmin):
             messages.warning(
                 request,
                 ngettext(
-                    "%(count)s mapping(s) do not fit their AmoCRM field: see the “check” "
+                    "%(count)s mapping does not fit its AmoCRM field: see the “check” "
                     "column below.",
-                    "%(count)s mapping(s) do not fit their AmoCRM field: see the “check” "
+                    "%(count)s mappings do not fit their AmoCRM fields: see the “check” "
                     "column below.",
                     len(others),
                 )
@@ -218,7 +219,7 @@ class MissingFieldFilter(admin.SimpleListFilter):
 
 
 @admin.register(FieldMapping)
-class FieldMappingAdmin(admin.ModelAdmin):
+class FieldMappingAdmin(HubModelAdmin):
     form = FieldMappingForm
     list_display = ["flow", "source", "field_id_text", "amocrm_field", "field_type", "enabled"]
     list_filter = ["flow", "field_type", "enabled", MissingFieldFilter]
@@ -284,7 +285,7 @@ class FieldMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadAlias)
-class LeadAliasAdmin(admin.ModelAdmin):
+class LeadAliasAdmin(HubModelAdmin):
     list_display = ["rdesk_lead_id", "amocrm_lead_id", "account", "created_at"]
     list_filter = ["account"]
     search_fields = ["=rdesk_lead_id", "=amocrm_lead_id"]

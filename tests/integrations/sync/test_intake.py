@@ -282,3 +282,11 @@ def test_seeded_flows_serve_the_old_services_paths(client, db, path, fixture, ki
     assert response.status_code == 200
     assert response.content == b'{"status":"ok"}'
     assert only_event().flow.kind == kind
+
+
+def test_a_get_of_a_flows_path_is_answered_405(client, db):
+    assert client.get("/zdrav/booked").status_code == 405
+
+
+def test_a_get_of_a_path_no_flow_serves_is_answered_404(client, db):
+    assert client.get("/favicon.ico").status_code == 404
