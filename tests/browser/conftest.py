@@ -9,6 +9,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from integrations.sync.models import EventStatus, Flow, InboundEvent
@@ -38,7 +39,18 @@ def chromium():
     # Playwright's sync API refuses to start inside a running event loop; Django's async
     # safety check must also let the live server's ORM calls through.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    serialized = {
+        alias: connections[alias]._test_serialized_contents
+        for alias in connections
+        if hasattr(connections[alias], "_test_serialized_contents")
+    }
     with sync_playwright() as playwright:
+        # From here on the test thread runs in Playwright's context, where Django's
+        # context-local connections are new objects: without the database's serialized
+        # contents, a serialized_rollback test after the first would start on an empty
+        # database (no seeded flows, no roles).
+        for alias, contents in serialized.items():
+            connections[alias]._test_serialized_contents = contents
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
