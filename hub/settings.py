@@ -218,11 +218,11 @@ AMOCRM_REFRESH_MARGIN = env.float("AMOCRM_REFRESH_MARGIN", default=300.0)
 # Beat refreshes every pair older than this, far inside the refresh token's 3-month life,
 # so a quiet account (no webhooks for weeks) never loses its connection.
 AMOCRM_PROACTIVE_REFRESH_AGE = env.float("AMOCRM_PROACTIVE_REFRESH_AGE", default=7 * 24 * 3600.0)
-# Requests per second per integration, shared by all workers through Redis. The one-second
-# window is widened by a margin so network jitter cannot bunch 8 requests into one second
-# as AmoCRM counts them.
+# AmoCRM's limit: requests per second per integration. The hub sends one request at a time
+# per integration and takes at most one fewer slot per (widened) second, which keeps
+# AmoCRM's own count within the limit whatever the delays (integrations/amocrm/ratelimit.py).
 AMOCRM_RATE_LIMIT = env.int("AMOCRM_RATE_LIMIT", default=7)
-AMOCRM_RATE_WINDOW = 1.0 + env.float("AMOCRM_RATE_MARGIN", default=0.1)
+AMOCRM_RATE_WINDOW = 1.0 + env.float("AMOCRM_RATE_MARGIN", default=0.05)
 AMOCRM_RATE_REDIS_URL = env(
     "AMOCRM_RATE_REDIS_URL",
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",

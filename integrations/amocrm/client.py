@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -134,7 +135,7 @@ class TokenSource(Protocol):
 
 
 class RateLimiter(Protocol):
-    def acquire(self, key: str) -> None: ...
+    def slot(self, key: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,21 @@ class AmoCRMClient:
         # The official SDK's provider sends form bodies, as oauthlib does; AmoCRM takes both.
         hook_kind = "access_token" if grant == "authorization_code" else "refresh_token"
         oauth.register_compliance_hook(f"{hook_kind}_response", self._token_response_hook(call))
-        self._acquire()
+        with self._slot():
+            return self._token_exchange(
+                oauth, call, url, grant=grant, code=code, refresh_token=refresh_token
+            )
+
+    def _token_exchange(
+        self,
+        oauth: OAuth2Session,
+        call: ApiCall,
+        url: str,
+        *,
+        grant: str,
+        code: str,
+        refresh_token: str,
+    ) -> dict:
         started = time.monotonic()
         try:
             if grant == "authorization_code":
@@ -378,21 +393,21 @@ class AmoCRMClient:
         call = ApiCall(
             method=method, url=shown, request_body=redact(json), started_at=timezone.now()
         )
-        self._acquire()
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method,
-                url,
-                json=json,
-                params=params,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as error:
-            failure = Unavailable(f"AmoCRM unreachable: {error.__class__.__name__}", call=call)
-            self._finish(call, started, failure)
-            raise failure from error
+        with self._slot():
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as error:
+                failure = Unavailable(f"AmoCRM unreachable: {error.__class__.__name__}", call=call)
+                self._finish(call, started, failure)
+                raise failure from error
         call.status = response.status_code
         call.response_body = _redacted_text(response.text)
         if response.status_code == 204:
@@ -429,9 +444,11 @@ class AmoCRMClient:
             return Unavailable(detail, **kwargs)
         return AmoCRMError(detail, **kwargs)
 
-    def _acquire(self) -> None:
-        if self.limiter is not None:
-            self.limiter.acquire(self.account.client_id or self.base_url)
+    def _slot(self) -> AbstractContextManager[None]:
+        """The integration's turn to send (rate limit, one request in flight)."""
+        if self.limiter is None:
+            return nullcontext()
+        return self.limiter.slot(self.account.client_id or self.base_url)
 
     def _finish(self, call: ApiCall, started: float, failure: AmoCRMError | None) -> None:
         call.duration_ms = round((time.monotonic() - started) * 1000)

@@ -28,6 +28,8 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -162,11 +164,11 @@ def claim_confirm(claim: Claim, event_ids: list[int]) -> None:
 
 
 class FencedLimiter:
-    """The fence, then the rate limiter: a call is made only with a live claim and a slot.
+    """The fence, then the integration's turn: a call is made only with a live claim.
 
     The fence comes first so that nothing (a database round trip) stands between taking
-    a slot and sending: the limiter's spacing is what AmoCRM sees. ``carrying`` names
-    the events the next request carries (set by the sender).
+    the turn and sending. ``carrying`` names the events the next request carries (set by
+    the sender).
     """
 
     def __init__(self, limiter, claim: Claim):
@@ -174,11 +176,15 @@ class FencedLimiter:
         self.claim = claim
         self.carrying: list[int] = []
 
-    def acquire(self, key: str) -> None:
+    @contextmanager
+    def slot(self, key: str) -> Iterator[None]:
         if self.carrying:
             claim_confirm(self.claim, self.carrying)
-        if self.limiter is not None:
-            self.limiter.acquire(key)
+        if self.limiter is None:
+            yield
+            return
+        with self.limiter.slot(key):
+            yield
 
 
 class Heartbeat:

@@ -156,7 +156,7 @@ def test_process_limiter_is_redis_backed_when_redis_is_configured(settings):
     try:
         limiter = limiter_get()
         assert isinstance(limiter, RedisRateLimiter)
-        assert limiter.limit == 5
+        assert limiter.limit == 4  # one fewer than AmoCRM's limit
         assert limiter_get() is limiter
     finally:
         limiter_reset()
@@ -170,7 +170,7 @@ def test_process_limiter_is_in_process_without_redis(settings):
     try:
         limiter = limiter_get()
         assert isinstance(limiter, LocalRateLimiter)
-        assert (limiter.limit, limiter.window) == (3, 2.0)
+        assert (limiter.limit, limiter.window) == (2, 2.0)
     finally:
         limiter_reset()
 
@@ -178,6 +178,80 @@ def test_process_limiter_is_in_process_without_redis(settings):
 def test_default_budget_is_7_requests_a_second_with_a_margin(settings):
     assert settings.AMOCRM_RATE_LIMIT == 7
     assert 1.0 <= settings.AMOCRM_RATE_WINDOW <= 1.2
+
+
+# --- one request in flight per integration ----------------------------------------------
+
+
+def hold_slot(limiter, key: str, *, entered: list, seconds: float) -> None:
+    with limiter.slot(key):
+        entered.append(time.monotonic())
+        time.sleep(seconds)
+
+
+def test_a_second_request_waits_for_the_one_in_flight(make_limiter, key):
+    limiter = make_limiter(limit=100, window=1.0)
+    entered: list[float] = []
+    first = threading.Thread(
+        target=hold_slot, args=(limiter, key), kwargs={"entered": entered, "seconds": 0.3}
+    )
+    first.start()
+    while not entered:
+        time.sleep(0.001)
+
+    waited = timed(lambda: hold_slot(limiter, key, entered=entered, seconds=0))
+    first.join()
+
+    assert waited >= 0.25
+
+
+def test_other_integrations_do_not_wait_for_one_in_flight(make_limiter, key):
+    limiter = make_limiter(limit=100, window=1.0)
+    entered: list[float] = []
+    first = threading.Thread(
+        target=hold_slot, args=(limiter, key), kwargs={"entered": entered, "seconds": 0.3}
+    )
+    first.start()
+    while not entered:
+        time.sleep(0.001)
+
+    waited = timed(lambda: hold_slot(limiter, key + "-other", entered=entered, seconds=0))
+    first.join()
+
+    assert waited < 0.1
+
+
+@pytest.mark.redis
+def test_a_request_in_flight_on_one_host_holds_back_another_host(key):
+    # Two instances, two Redis connections: two worker processes, possibly two hosts.
+    here, there = redis_limiter(limit=100, window=1.0), redis_limiter(limit=100, window=1.0)
+    entered: list[float] = []
+    first = threading.Thread(
+        target=hold_slot, args=(here, key), kwargs={"entered": entered, "seconds": 0.3}
+    )
+    first.start()
+    while not entered:
+        time.sleep(0.001)
+
+    waited = timed(lambda: hold_slot(there, key, entered=entered, seconds=0))
+    first.join()
+
+    assert waited >= 0.25
+
+
+@pytest.mark.redis
+def test_a_killed_workers_turn_frees_itself_and_its_late_release_spares_the_next(key, settings):
+    settings.AMOCRM_TIMEOUT = (0.1, 0.1)  # the turn's time: timeouts plus a margin
+    here, there = redis_limiter(limit=100, window=1.0), redis_limiter(limit=100, window=1.0)
+    lock_key = f"{here.prefix}amocrm-in-flight:{key}"
+    here.redis.set(lock_key, "killed-worker", px=200)  # taken, never released
+
+    waited = timed(lambda: hold_slot(there, key, entered=[], seconds=0))
+    here.redis.set(lock_key, "next-request", px=5000)
+    here.release(keys=[lock_key], args=["killed-worker"])
+
+    assert 0.15 <= waited < 2
+    assert here.redis.get(lock_key) == b"next-request"
 
 
 # --- a 429 anyway ---------------------------------------------------------------------

@@ -160,11 +160,10 @@ def test_2000_shuffled_events_for_200_leads_end_with_each_leads_newest_values(
     statuses = dict(InboundEvent.objects.values_list("status").annotate(n=Count("id")))
     assert statuses.get(EventStatus.DELIVERED, 0) >= leads
     assert statuses.get(EventStatus.FAILED, 0) == 0
-    # The strict 7-a-second proof is test_rate_limit.py. Here, on a loaded 2-core machine,
-    # a worker starved of CPU between its slot and the request can bunch an 8th request
-    # into the emulator's second; AmoCRM's 429 is then retried, and nothing is lost.
+    # One request in flight per integration and six slots a second: however a loaded
+    # machine delays a request after its slot, AmoCRM never counts an 8th in a second.
     limited = emulator.state.counters["rate_limited"]
-    assert limited <= 2, f"{limited} requests answered 429"
+    assert limited == 0, f"{limited} requests answered 429"
     print(
         f"\n2,000 shuffled events / 200 leads, 2 worker processes: settled in {elapsed:.1f} s, "
         f"{len([r for r in emulator.state.requests if r['method'] == 'PATCH'])} PATCH requests, "
