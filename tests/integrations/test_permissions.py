@@ -37,6 +37,7 @@ from hub.admin_site import BEAT_ADMINS, SuperusersOnly
 from integrations.amocrm.models import Account, ApiCallRecord
 from integrations.amocrm.oauth import SESSION_KEY
 from integrations.sync.models import (
+    BatchCall,
     BookingStatus,
     EventStatus,
     FieldMapping,
@@ -147,6 +148,7 @@ URLS: dict[str, frozenset] = {
     "POST admin:sync_inboundevent_replay": REPLAY,
     "POST admin:sync_inboundevent_replay_filtered": REPLAY,
     **audit_trail("sync_deliveryattempt"),
+    **audit_trail("sync_batchcall"),
     **audit_trail("sync_replay"),
     **audit_trail("sync_personaldataaccess"),
 }
@@ -181,6 +183,7 @@ ACTIONS: dict[str, frozenset] = {
     "sync_inboundevent.replay_matching": REPLAY,
     "sync_inboundevent.export_csv": EXPORT,
     "sync_deliveryattempt.delete_selected": NOBODY,
+    "sync_batchcall.delete_selected": NOBODY,
     "sync_replay.delete_selected": NOBODY,
     "sync_personaldataaccess.delete_selected": NOBODY,
 }
@@ -478,6 +481,9 @@ def world_build() -> World:
         "sync.leadalias": LeadAliasFactory(account=account),
         "sync.inboundevent": event,
         "sync.deliveryattempt": DeliveryAttemptFactory(event=event, response_status=400),
+        "sync.batchcall": BatchCall.objects.create(
+            account=account, request_method="PATCH", request_url="/api/v4/leads", item_count=2
+        ),
         "sync.replay": Replay.objects.create(
             event=event,
             requested_by=someone,

@@ -223,6 +223,12 @@ def attempt_entry(attempt: DeliveryAttempt, number: int, masker: Masker) -> dict
         "error_class": attempt.error_class,
         "error": masker.text(attempt.error_detail),
         "admin_url": reverse("admin:sync_deliveryattempt_change", args=[attempt.pk]),
+        # A batch call carried this event with others: the request above is this event's
+        # item of it, the answer this event's part.
+        "batch_url": reverse("admin:sync_batchcall_change", args=[attempt.batch_call_id])
+        if attempt.batch_call_id
+        else "",
+        "batch_items": attempt.batch_call.item_count if attempt.batch_call_id else 0,
     }
 
 
@@ -239,7 +245,7 @@ def replay_entry(replay: Replay) -> dict:
 
 def history(event: InboundEvent, masker: Masker) -> list[dict]:
     """Attempts and replays in time order: a replay comes before the attempts it caused."""
-    attempts = event.delivery_attempts.order_by("started_at", "id")
+    attempts = event.delivery_attempts.select_related("batch_call").order_by("started_at", "id")
     replays = event.replays.select_related("requested_by").order_by("requested_at", "id")
     entries = [
         ((attempt.started_at, 1, attempt.pk), attempt_entry(attempt, number, masker))
