@@ -8,6 +8,7 @@ that and never guard against missing keys. Unknown keys are ignored.
 """
 
 import re
+import threading
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -323,3 +324,40 @@ def _flatten_errors(errors, path: tuple[str, ...]):
 def _sentence(message) -> str:
     text = str(message).strip()
     return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+class PayloadInvalid(ValueError):
+    """The payload does not fit its schema; ``errors`` is DRF's ``serializer.errors``."""
+
+    def __init__(self, errors):
+        super().__init__(errors_describe(errors))
+        self.errors = errors
+
+
+# One bound serializer per schema and thread, reused for every payload: building a DRF
+# serializer deep-copies all of its fields, nested ones included, which costs more than
+# validating. ``run_validation`` keeps no state on the instance (the fields are bound
+# once; nothing reads ``initial_data``), so reuse gives the same validated data.
+_reusable = threading.local()
+
+
+def payload_validate(schema: type[serializers.Serializer], payload) -> dict:
+    """``schema``'s validated data for ``payload``, as ``schema(data=payload)`` gives it.
+
+    Raises ``PayloadInvalid`` with exactly the errors a fresh serializer reports: a
+    refused payload is validated again the usual way, for its error texts (rare).
+    """
+    serializers_of_thread = getattr(_reusable, "serializers", None)
+    if serializers_of_thread is None:
+        serializers_of_thread = _reusable.serializers = {}
+    serializer = serializers_of_thread.get(schema)
+    if serializer is None:
+        serializer = serializers_of_thread[schema] = schema()
+    try:
+        return serializer.run_validation(payload)
+    except serializers.ValidationError:
+        pass
+    fresh = schema(data=payload)
+    if fresh.is_valid():  # never seen; the fresh serializer is the reference
+        return fresh.validated_data
+    raise PayloadInvalid(fresh.errors)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from integrations.amocrm.models import CustomField
-from integrations.rdesk.schemas import errors_describe
+from integrations.rdesk.schemas import PayloadInvalid, payload_validate
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.leads import status_move_build
 from integrations.sync.mapping import Mapping, MappingError, lead_update_build
@@ -67,12 +67,10 @@ def lead_update_prepare(*, flow: Flow, payload, setup: FlowSetup | None = None) 
     """
     account = flow.account
     spec = FLOW_KINDS[flow.kind]
-    serializer = spec.schema(data=payload)
-    if not serializer.is_valid():
-        raise UpdateProblem(
-            EventStatus.FAILED, f"Invalid payload: {errors_describe(serializer.errors)}"
-        )
-    data = serializer.validated_data
+    try:
+        data = payload_validate(spec.schema, payload)
+    except PayloadInvalid as invalid:
+        raise UpdateProblem(EventStatus.FAILED, f"Invalid payload: {invalid}") from invalid
     tz = ZoneInfo(account.timezone)
     setup = setup or flow_setup(flow)
     values = spec.values_for(data, tz=tz)
