@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Value
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -207,5 +208,9 @@ def _logs_save(claim: Claim, logs: list[CallLog]) -> None:
                 attempt.response_body = answer
                 attempt.error_class = error_class or attempt.error_class
                 attempt.error_detail = error_detail or attempt.error_detail
+            # A value given as an expression makes PostgreSQL's bulk insert use VALUES
+            # rather than UNNEST over arrays, whose text form psycopg builds in Python,
+            # escaping every quote of the JSON bodies: half the cost of recording a batch.
+            attempt.duration_ms = Value(attempt.duration_ms)
             attempts.append(attempt)
     DeliveryAttempt.objects.bulk_create(attempts, batch_size=500)

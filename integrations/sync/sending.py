@@ -216,13 +216,30 @@ def _log_parts(sent, client, before, group, parts) -> None:
 def _call_log(call, group: list[Item], parts: dict) -> CallLog:
     """Each event's item and its part of the answer (the whole answer if none is given)."""
     log = CallLog(call)
-    for item in group:
+    # The client has already redacted the request it sent; each item is its part of it.
+    sent_parts = call.request_body if len(group) > 1 else [call.request_body]
+    if not _request_of(sent_parts, group):
+        sent_parts = [
+            redact(item.batch_part()) if len(group) > 1 else redact(item.update) for item in group
+        ]
+    for item, sent_part in zip(group, sent_parts, strict=True):
         answer, error_class, error_detail = parts.get(item.event.pk, ("", "", ""))
-        sent_part = redact(item.batch_part()) if len(group) > 1 else redact(item.update)
         log.parts.append(
             (item.event, sent_part, answer or call.response_body, error_class, error_detail)
         )
     return log
+
+
+def _request_of(sent_parts, group: list[Item]) -> bool:
+    """Whether ``sent_parts`` is the request made of ``group``, item by item."""
+    if not isinstance(sent_parts, list) or len(sent_parts) != len(group):
+        return False
+    if len(group) == 1:
+        return isinstance(sent_parts[0], dict) and sent_parts[0].keys() == group[0].update.keys()
+    return all(
+        isinstance(part, dict) and part.get("request_id") == str(item.event.pk)
+        for part, item in zip(sent_parts, group, strict=True)
+    )
 
 
 def _log_answer(sent, client, before, group, answer) -> None:
