@@ -183,7 +183,8 @@ def test_operator_replays_an_event_but_configures_nothing(
     assert (replay.requested_by, replay.source) == (operator, Replay.Source.EVENT_PAGE)
     assert (replay.previous_status, replay.attempts_before) == (EventStatus.DELIVERED, 1)
     enqueued.assert_called_once()
-    assert enqueued.call_args.args[0] == (delivered_event.pk,)
+    # The nudge asks a worker to drain the event's account.
+    assert enqueued.call_args.args[0] == (booked_flow.account_id,)
     event = InboundEvent.objects.get(pk=delivered_event.pk)
     assert (event.status, event.attempts) == (EventStatus.QUEUED, 1)
 
