@@ -80,6 +80,15 @@ def emulator_account(db, emulator):
 
 
 @pytest.fixture
+def emulator_flow(emulator_account) -> Flow:
+    """The seeded booking flow, delivering to the emulator's account."""
+    flow = Flow.objects.get(kind="booked")
+    flow.account = emulator_account
+    flow.save()
+    return flow
+
+
+@pytest.fixture
 def amocrm_http():
     """``responses`` at the one HTTP seam: only registered calls succeed, and all must happen."""
     import responses

@@ -12,7 +12,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from integrations.sync.models import EventStatus, Flow, InboundEvent
+from integrations.sync.models import EventStatus, InboundEvent
 from integrations.sync.updates import lead_update_prepare
 from tests.backends import CHROMIUM
 from tests.factories import DeliveryAttemptFactory
@@ -136,12 +136,3 @@ def delivered_event(client, booked_flow, booked_body) -> InboundEvent:
     event.delivered_at = timezone.now()
     event.save(update_fields=["status", "attempts", "delivered_at"])
     return event
-
-
-@pytest.fixture
-def emulator_flow(emulator_account) -> Flow:
-    """The seeded booking flow on the account the emulator serves."""
-    flow = Flow.objects.get(kind="booked")
-    flow.account = emulator_account
-    flow.save()
-    return flow

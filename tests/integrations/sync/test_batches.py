@@ -23,11 +23,8 @@ BOOKINGS_PIPELINE = 10156066
 
 
 @pytest.fixture
-def flow(emulator_account) -> Flow:
-    flow = Flow.objects.get(kind="booked")
-    flow.account = emulator_account
-    flow.save()
-    return flow
+def flow(emulator_flow) -> Flow:
+    return emulator_flow
 
 
 def booking(flow: Flow, lead_id: int, **item) -> InboundEvent:

@@ -40,11 +40,8 @@ def emulator():
 
 
 @pytest.fixture
-def flow(emulator_account) -> Flow:
-    flow = Flow.objects.get(kind="booked")
-    flow.account = emulator_account
-    flow.save()
-    return flow
+def flow(emulator_flow) -> Flow:
+    return emulator_flow
 
 
 @pytest.fixture

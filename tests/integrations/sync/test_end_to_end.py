@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from integrations.sync.delivery import events_sweep
-from integrations.sync.models import EventStatus, Flow, InboundEvent
+from integrations.sync.models import EventStatus, InboundEvent
 from tests.workers import field_values, wait_for_status
 
 pytestmark = [
@@ -24,20 +24,12 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 LEAD_ID = 23392663
 
 
-@pytest.fixture
-def connected_flow(emulator_account) -> Flow:
-    flow = Flow.objects.get(kind="booked")
-    flow.account = emulator_account
-    flow.save()
-    return flow
-
-
 def midnight(day: str) -> int:
     return int(datetime.fromisoformat(day).replace(tzinfo=MOSCOW).timestamp())
 
 
 def test_sample_booking_reaches_the_lead_with_every_mapped_value(
-    client, connected_flow, emulator, worker, booked_body
+    client, emulator_flow, emulator, worker, booked_body
 ):
     response = client.post("/zdrav/booked", booked_body, content_type="application/json")
 
@@ -67,7 +59,7 @@ def test_sample_booking_reaches_the_lead_with_every_mapped_value(
 
 
 def test_sweeper_delivers_an_event_whose_enqueue_was_lost(
-    client, connected_flow, emulator, worker, booked_body
+    client, emulator_flow, emulator, worker, booked_body
 ):
     # The process dies between commit and enqueue: the row exists, no message was sent.
     with mock.patch("integrations.sync.intake.events_enqueue"):

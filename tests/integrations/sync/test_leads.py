@@ -47,15 +47,6 @@ WON = 142
 
 
 @pytest.fixture
-def emulator_flow(emulator_account) -> Flow:
-    """The seeded booking flow delivering to the emulator."""
-    flow = Flow.objects.get(kind="booked")
-    flow.account = emulator_account
-    flow.save()
-    return flow
-
-
-@pytest.fixture
 def mock_flow(emulator_flow) -> Flow:
     emulator_flow.mock_lead_id = True
     emulator_flow.save()

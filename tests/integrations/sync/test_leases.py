@@ -25,11 +25,8 @@ from tests.integrations.rdesk.payloads import load_item
 
 
 @pytest.fixture
-def flow(emulator_account) -> Flow:
-    flow = Flow.objects.get(kind="booked")
-    flow.account = emulator_account
-    flow.save()
-    return flow
+def flow(emulator_flow) -> Flow:
+    return emulator_flow
 
 
 def booking(flow: Flow, **fields) -> InboundEvent:
