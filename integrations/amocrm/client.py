@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -24,6 +23,34 @@ from django.conf import settings
 from django.utils import timezone
 from oauthlib.oauth2 import OAuth2Error
 from requests_oauthlib import OAuth2Session
+
+from integrations.amocrm.errors import (
+    AmoCRMError,
+    ApiCall,
+    Blocked,
+    NotFound,
+    OAuthFailed,
+    PaymentRequired,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
+
+__all__ = [
+    "AmoCRMClient",
+    "AmoCRMError",
+    "ApiCall",
+    "ApiRequest",
+    "Blocked",
+    "NotFound",
+    "OAuthFailed",
+    "PaymentRequired",
+    "RateLimited",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,85 +72,6 @@ _SECRET_KEYS = frozenset({"client_secret", "refresh_token", "access_token"})
 # (a validation error's code, a field's code) and the audit trail must keep it.
 _OAUTH_SECRET_KEYS = _SECRET_KEYS | {"code"}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-@dataclass
-class ApiCall:
-    """One HTTP exchange with AmoCRM, as stored in the audit trail (no secrets)."""
-
-    method: str
-    url: str
-    request_body: Any
-    started_at: datetime
-    duration_ms: int = 0
-    status: int | None = None
-    response_body: str = ""
-    error_class: str = ""
-    error_detail: str = ""
-
-
-class AmoCRMError(Exception):
-    """Base of every outcome that is not a success. ``retryable`` says whether waiting helps."""
-
-    retryable = False
-
-    def __init__(self, detail: str, *, call: ApiCall | None = None, status: int | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.call = call
-        self.status = status
-
-
-class Unauthorized(AmoCRMError):
-    """401: the token is missing, expired or revoked (or the integration was disabled)."""
-
-
-class PaymentRequired(AmoCRMError):
-    """402: the account's paid or trial period is over."""
-
-    retryable = True
-
-
-class Blocked(AmoCRMError):
-    """403: AmoCRM blocked the API for this account or address; stop and wait long."""
-
-    retryable = True
-
-
-class NotFound(AmoCRMError):
-    """404 (or 204 where an entity was expected): the entity does not exist."""
-
-
-class ValidationFailed(AmoCRMError):
-    """400/422: AmoCRM refused the data; ``errors`` holds its own details."""
-
-    def __init__(self, detail: str, *, errors: list[dict] | None = None, **kwargs):
-        super().__init__(detail, **kwargs)
-        self.errors = errors or []
-
-
-class RateLimited(AmoCRMError):
-    """429: too many requests; ``retry_after`` seconds when AmoCRM said."""
-
-    retryable = True
-
-    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs):
-        super().__init__(detail, **kwargs)
-        self.retry_after = retry_after
-
-
-class Unavailable(AmoCRMError):
-    """5xx, a timeout or no connection: AmoCRM could not answer now."""
-
-    retryable = True
-
-
-class OAuthFailed(AmoCRMError):
-    """The token endpoint refused: ``hint`` is AmoCRM's reason (e.g. code expired)."""
-
-    def __init__(self, detail: str, *, hint: str = "", **kwargs):
-        super().__init__(detail, **kwargs)
-        self.hint = hint
 
 
 class TokenSource(Protocol):
