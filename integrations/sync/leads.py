@@ -6,12 +6,7 @@ deployment at any AmoCRM account): RDESK lead id N stands for the AmoCRM lead na
 a ``LeadAlias`` so later events for N make no search at all.
 """
 
-import hashlib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from integrations.amocrm import client as amocrm
@@ -32,10 +27,6 @@ SEARCH_PAGE_SIZE = 250
 # many pages the search gives up rather than create a duplicate on a guess.
 MAX_SEARCH_PAGES = 40
 
-# SQLite (the embedded mode) has no lock another process would see. The embedded mode
-# runs one worker process, whose threads this lock serialises instead.
-_PROCESS_LOCK = threading.Lock()
-
 
 class LeadTargetError(Exception):
     """The lead to update can be neither found nor created; retrying will not help."""
@@ -49,27 +40,17 @@ def mock_lead_name(rdesk_lead_id: int) -> str:
 def lead_target(*, flow: Flow, rdesk_lead_id: int, client: AmoCRMClient) -> int:
     """The id of the AmoCRM lead that an event of ``flow`` about ``rdesk_lead_id`` updates.
 
-    In mock lead id mode the lead is looked up in ``LeadAlias`` first (no call), then
-    searched for by name and created when missing, through ``client``. Events about the
-    same new lead arriving at once create it once. Raises ``LeadTargetError`` when AmoCRM
-    refuses to create it, ``AmoCRMError`` when a call fails otherwise.
+    One lead through the batch path (``lead_targets``): the alias, else a search by name,
+    else a creation. Raises ``LeadTargetError`` when AmoCRM refuses to create it,
+    ``AmoCRMError`` when a call fails otherwise.
     """
     if not flow.mock_lead_id:
         return rdesk_lead_id
-    account_id = flow.account_id
-    cached = _alias(account_id, rdesk_lead_id)
-    if cached is not None:
-        return cached
-    with _creation_lock(account_id=account_id, rdesk_lead_id=rdesk_lead_id):
-        # Whoever held the lock before us may have just found or made the lead.
-        cached = _alias(account_id, rdesk_lead_id)
-        if cached is not None:
-            return cached
-        name = mock_lead_name(rdesk_lead_id)
-        lead_id = _lead_named(client, name)
-        if lead_id is None:
-            lead_id = _lead_create(flow=flow, name=name, rdesk_lead_id=rdesk_lead_id, client=client)
-        return _alias_save(account_id, rdesk_lead_id, lead_id)
+    results, _calls = lead_targets(flows={rdesk_lead_id: flow}, client=client, batch_size=1)
+    result = results[rdesk_lead_id]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def status_move_build(*, flow: Flow, values: dict, stages: dict | None = None) -> dict:
@@ -148,34 +129,10 @@ def _alias_save(account_id: int, rdesk_lead_id: int, lead_id: int) -> int:
                 account_id=account_id, rdesk_lead_id=rdesk_lead_id, amocrm_lead_id=lead_id
             )
     except IntegrityError:
-        # Only reachable where the lock is process-local (two processes on SQLite): the
-        # alias saved first wins, so every event still goes to one lead.
+        # Claims hold each lead exclusively, so this is a safety net: the alias saved
+        # first wins, and every event still goes to one lead.
         return _alias(account_id, rdesk_lead_id)
     return lead_id
-
-
-@contextmanager
-def _creation_lock(*, account_id: int, rdesk_lead_id: int) -> Iterator[None]:
-    """Serialises finding and creating the mock lead for one account and RDESK lead id.
-
-    A PostgreSQL session-level advisory lock, not a row lock in a transaction: the calls
-    made while it is held may refresh the account's token, and that new pair must be
-    committed at once (a rolled-back refresh would lose the only valid refresh token).
-    The lock is released when the block ends or when the worker's connection dies.
-    """
-    if connection.vendor != "postgresql":
-        with _PROCESS_LOCK:
-            yield
-        return
-    digest = hashlib.blake2b(f"mock-lead:{account_id}:{rdesk_lead_id}".encode(), digest_size=8)
-    key = int.from_bytes(digest.digest(), "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def _lead_named(client: AmoCRMClient, name: str) -> int | None:
@@ -227,18 +184,6 @@ def _mock_lead(rdesk_lead_id: int, pipeline_id: int | None, status_id: int | Non
     if status_id is not None:
         lead["status_id"] = status_id
     return lead
-
-
-def _lead_create(*, flow: Flow, name: str, rdesk_lead_id: int, client: AmoCRMClient) -> int:
-    lead = mock_lead_body(flow=flow, rdesk_lead_id=rdesk_lead_id, client=client)
-    try:
-        created = client.leads_create([lead])
-    except (amocrm.ValidationFailed, amocrm.NotFound) as error:
-        raise LeadTargetError(
-            f"AmoCRM refused to create lead {name} in pipeline {lead.get('pipeline_id')}, "
-            f"status {lead.get('status_id')}: {error.detail}"
-        ) from error
-    return created[0]["id"]
 
 
 def _mock_stage(*, flow: Flow, client: AmoCRMClient | None) -> tuple[int | None, int | None]:
