@@ -28,26 +28,10 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-# Returns 0 when the slot was taken, else how many milliseconds until one frees up.
-_SLIDING_WINDOW = """
-local now = redis.call('TIME')
-local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local window_us = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_us - window_us)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-    redis.call('ZADD', KEYS[1], now_us, ARGV[3])
-    redis.call('PEXPIRE', KEYS[1], math.ceil(window_us / 1000) + 1000)
-    return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, math.ceil((tonumber(oldest[2]) + window_us - now_us) / 1000))
-"""
-
-
-# Takes the in-flight lock and a window slot together. -1: another request is in flight;
-# 0: both taken; else the milliseconds until a window slot frees up.
+# Takes a window slot (KEYS[1]) and, when KEYS[2] is given, the in-flight lock with it.
+# -1: another request is in flight; 0: taken; else the milliseconds until a slot frees up.
 _TAKE = """
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 1 then
     return -1
 end
 local now = redis.call('TIME')
@@ -57,7 +41,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_us - window_us)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
     redis.call('ZADD', KEYS[1], now_us, ARGV[3])
     redis.call('PEXPIRE', KEYS[1], math.ceil(window_us / 1000) + 1000)
-    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+    if #KEYS > 1 then
+        redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+    end
     return 0
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -105,7 +91,6 @@ class RedisRateLimiter:
         self.redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        self.script = self.redis.register_script(_SLIDING_WINDOW)
         self.take = self.redis.register_script(_TAKE)
         self.release = self.redis.register_script(_RELEASE)
         self.limit = limit
@@ -114,17 +99,10 @@ class RedisRateLimiter:
         self.prefix = settings.HUB_REDIS_PREFIX if prefix is None else prefix
 
     def acquire(self, key: str) -> None:
-        deadline = time.monotonic() + self.max_wait
-        while True:
-            wait_ms = self.script(
-                keys=[f"{self.prefix}amocrm-rate:{key}"],
-                args=[self.window_us, self.limit, uuid.uuid4().hex],
-            )
-            if wait_ms == 0:
-                return
-            if time.monotonic() + wait_ms / 1000 > deadline:
-                raise SlotTimeout(f"no AmoCRM request slot within {self.max_wait:.0f}s")
-            time.sleep(wait_ms / 1000)
+        """A window slot, whatever else is in flight."""
+        self._wait_for(
+            [f"{self.prefix}amocrm-rate:{key}"], [self.window_us, self.limit, uuid.uuid4().hex]
+        )
 
     @contextmanager
     def slot(self, key: str) -> Iterator[None]:
@@ -132,19 +110,22 @@ class RedisRateLimiter:
         member = uuid.uuid4().hex
         keys = [f"{self.prefix}amocrm-rate:{key}", f"{self.prefix}amocrm-in-flight:{key}"]
         ttl_ms = int(_in_flight_ttl() * 1000)
-        deadline = time.monotonic() + self.max_wait
-        while True:
-            wait_ms = self.take(keys=keys, args=[self.window_us, self.limit, member, ttl_ms])
-            if wait_ms == 0:
-                break
-            wait = BUSY_POLL if wait_ms < 0 else wait_ms / 1000
-            if time.monotonic() + wait > deadline:
-                raise SlotTimeout(f"no AmoCRM request slot within {self.max_wait:.0f}s")
-            time.sleep(wait)
+        self._wait_for(keys, [self.window_us, self.limit, member, ttl_ms])
         try:
             yield
         finally:
             self.release(keys=keys[1:], args=[member])
+
+    def _wait_for(self, keys: list[str], args: list) -> None:
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            wait_ms = self.take(keys=keys, args=args)
+            if wait_ms == 0:
+                return
+            wait = BUSY_POLL if wait_ms < 0 else wait_ms / 1000
+            if time.monotonic() + wait > deadline:
+                raise SlotTimeout(f"no AmoCRM request slot within {self.max_wait:.0f}s")
+            time.sleep(wait)
 
 
 class LocalRateLimiter:
