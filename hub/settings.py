@@ -166,7 +166,15 @@ CELERY_BEAT_SCHEDULE = {
 # Who changed the configuration. Secrets are left out of the log entirely.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "amocrm.account", "exclude_fields": ["client_secret", "long_lived_token"]},
-    "sync.flow",
+    # Digests of intake secrets are no one's reading; the history says when they changed.
+    {
+        "model": "sync.flow",
+        "exclude_fields": [
+            "intake_token_digest",
+            "intake_previous_token_digest",
+            "intake_basic_password_digest",
+        ],
+    },
     "sync.fieldmapping",
     "sync.flowstatusmapping",
 )
@@ -176,6 +184,19 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 HUB_MAX_BODY_BYTES = env.int("HUB_MAX_BODY_BYTES", default=1024 * 1024)
 # Behind nginx the caller's address is in X-Forwarded-For; trust it only when told.
 HUB_TRUST_X_FORWARDED_FOR = env.bool("HUB_TRUST_X_FORWARDED_FOR", default=False)
+
+# --- Intake security (integrations/sync/intake_auth.py) --------------------------------
+# The proxies (CIDRs) whose X-Forwarded-For is believed: behind them the caller is the
+# right-most entry that is not one of them. HUB_TRUST_X_FORWARDED_FOR=true (deprecated)
+# believes any peer's header instead and takes its left-most entry.
+HUB_TRUSTED_PROXIES = env.list("HUB_TRUSTED_PROXIES", default=[])
+# Seconds a replaced intake token is still accepted after "rotate" (default 7 days).
+HUB_INTAKE_TOKEN_GRACE = env.float("HUB_INTAKE_TOKEN_GRACE", default=7 * 24 * 3600.0)
+# Of a request refused for its credentials or address, only this many bytes are kept.
+HUB_REJECTED_BODY_BYTES = env.int("HUB_REJECTED_BODY_BYTES", default=4096)
+# The hub's public address, for the intake URLs the admin shows (default: the address
+# the admin was opened at), e.g. https://hub.example.ru.
+HUB_INTAKE_BASE_URL = env("HUB_INTAKE_BASE_URL", default="")
 
 # --- Delivery -------------------------------------------------------------------------
 # Retries back off exponentially with jitter from the base delay up to the cap, until an

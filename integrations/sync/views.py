@@ -8,15 +8,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.sync.intake import IntakeRequest, request_receive
+from integrations.sync.intake_auth import (
+    challenge_headers,
+    path_candidates,
+    path_flow,
+    request_client_address,
+)
 from integrations.sync.models import Flow
 
 
-def _remote_addr(request) -> str | None:
-    if settings.HUB_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR") or None
+def _flow_for(endpoint: str) -> tuple[Flow, str] | None:
+    """The flow serving the path and the token in it (one query), or None."""
+    path = f"/{endpoint}"
+    flows = Flow.objects.filter(endpoint_path__in=path_candidates(path))
+    return path_flow(path, {flow.endpoint_path: flow for flow in flows})
 
 
 def _content_length(request) -> int:
@@ -40,20 +45,23 @@ class IntakeView(APIView):
         with translation.override("en"):
             response = super().dispatch(request, *args, **kwargs)
         response.headers["Content-Language"] = "en"
+        # Django would log every 4xx with its path, which may hold the flow's token; the
+        # intake logs its refusals itself, without it.
+        response._has_been_logged = True
         return response
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         # A GET of a path no flow serves (a browser's /favicon.ico) is not found, as it was
         # on the old service; 405 is for a flow's own path.
-        if not Flow.objects.filter(endpoint_path=f"/{kwargs.get('endpoint', '')}").exists():
+        if _flow_for(kwargs.get("endpoint", "")) is None:
             raise Http404("No flow serves this path.")
         return super().http_method_not_allowed(request, *args, **kwargs)
 
     def post(self, request, endpoint: str):
-        try:
-            flow = Flow.objects.get(endpoint_path=f"/{endpoint}")
-        except Flow.DoesNotExist as error:
-            raise Http404("No flow serves this path.") from error
+        served = _flow_for(endpoint)
+        if served is None:
+            raise Http404("No flow serves this path.")
+        flow, path_token = served
         limit = settings.HUB_MAX_BODY_BYTES
         stream = request.stream
         body = stream.read(limit + 1) if stream is not None else b""
@@ -64,8 +72,12 @@ class IntakeView(APIView):
                 content_type=request.META.get("CONTENT_TYPE", ""),
                 content_length=_content_length(request),
                 headers=dict(request.headers),
-                remote_addr=_remote_addr(request),
+                remote_addr=request_client_address(request.META),
                 max_bytes=limit,
+                path_token=path_token,
+                query_token=request.query_params.get("token", ""),
+                authorization=request.META.get("HTTP_AUTHORIZATION", ""),
             ),
         )
-        return Response(payload, status=status)
+        headers = challenge_headers(flow) if status == 401 else None
+        return Response(payload, status=status, headers=headers)
