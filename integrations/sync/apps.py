@@ -8,7 +8,13 @@ class SyncConfig(AppConfig):
     verbose_name = _("Sync")
 
     def ready(self):
+        from django.core import checks
+
         from integrations.amocrm.signals import account_connected
+        from integrations.sync.checks import open_flows_check, trusted_proxies_check
         from integrations.sync.receivers import resume_on_connect
 
         account_connected.connect(resume_on_connect, dispatch_uid="sync-resume-on-connect")
+        # Open flows are a deployment's concern: reported by `manage.py check --deploy`.
+        checks.register(open_flows_check, checks.Tags.security, deploy=True)
+        checks.register(trusted_proxies_check, checks.Tags.security)

@@ -138,6 +138,7 @@ URLS: dict[str, frozenset] = {
     **configuration("sync_flow"),
     "GET admin:sync_flow_preview": PREVIEW,
     "POST admin:sync_flow_preview": PREVIEW,
+    "POST admin:sync_flow_intake_security": CONFIGURE,  # sync.change_flow
     **configuration("sync_fieldmapping"),
     **configuration("sync_flowstatusmapping"),
     **configuration("sync_leadalias"),
