@@ -34,7 +34,8 @@ def _content_length(request) -> int:
 class IntakeView(APIView):
     """POST a JSON array of items (or one item) to a flow's path; answers {"status":"ok"}."""
 
-    # RDESK does not sign or authenticate its calls; the body is read raw, not parsed here.
+    # RDESK cannot sign its calls: each flow says who may post (intake_auth.py), in
+    # request_receive. The body is read raw, not parsed here.
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = []

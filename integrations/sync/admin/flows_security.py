@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -88,14 +88,14 @@ class FlowIntakeSecurity:
             )
         parts = []
         if obj.intake_token_digest:
-            parts.append(gettext("token"))
+            parts.append(pgettext("intake security", "token"))
         if obj.intake_basic_password_digest:
             parts.append(gettext("HTTP Basic"))
         if network_entries(obj.intake_allowed_networks):
             parts.append(gettext("addresses"))
         return ", ".join(parts)
 
-    @admin.display(description=_("token"))
+    @admin.display(description=_("intake token"))
     def intake_token_state(self, obj: Flow) -> str:
         grace = gettext("A rotated token's predecessor stays valid for %(grace)s.") % {
             "grace": _grace_words()
