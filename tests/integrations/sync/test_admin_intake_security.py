@@ -5,6 +5,7 @@ import hashlib
 import html
 import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from auditlog.models import LogEntry as AuditEntry
@@ -12,6 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.core.checks import run_checks
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -287,11 +289,19 @@ def open_flow_warnings(**kwargs) -> list:
 def test_deploy_check_warns_for_each_open_flow(db):
     warnings = open_flow_warnings(include_deployment_checks=True)
 
-    assert [str(warning.obj) for warning in warnings] == sorted(
-        Flow.objects.values_list("name", flat=True),
-        key=lambda name: Flow.objects.get(name=name).endpoint_path,
-    )
+    assert [warning.obj for warning in warnings] == list(Flow.objects.order_by("endpoint_path"))
     assert all("Intake security" in warning.hint for warning in warnings)
+
+
+def test_manage_py_check_deploy_names_the_open_flows(db):
+    Flow.objects.filter(kind="mc").update(intake_allowed_networks="203.0.113.0/24")
+    output = StringIO()
+
+    call_command("check", "--deploy", stdout=output, stderr=output)
+
+    assert "sync.W001" in output.getvalue()
+    assert "(/zdrav/booked) accepts posts from anyone" in output.getvalue()
+    assert "(/zdrav/mc)" not in output.getvalue()
 
 
 def test_deploy_check_is_quiet_for_secured_flows(db):
