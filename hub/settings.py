@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from hub.secret_settings import SecretSettings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -15,8 +17,23 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# --- Mode and secrets -----------------------------------------------------------------
+# Embedded mode (no DATABASE_URL: SQLite, `make run`) runs with no set-up; anything else is
+# production, where a missing secret stops the start with one message naming it. A secret
+# left unset is read from the file of its name in HUB_SECRETS_DIR (a volume filled once by
+# `python -m hub.secrets_init DIR`), so the old service's .env works as it is.
+EMBEDDED = not env("DATABASE_URL", default="")
+_secrets = SecretSettings(env, embedded=EMBEDDED, secrets_dir=env("HUB_SECRETS_DIR", default=""))
+SECRET_KEY = _secrets.value(
+    "SECRET_KEY", file="secret_key", embedded_default="embedded-mode-only-not-a-secret"
+)
+# Fernet keys for the secrets stored in the database (hub/encryption.py): the first
+# encrypts, all decrypt. Embedded with none set: one is generated into this file on first use.
+HUB_ENCRYPTION_KEYS = _secrets.fernet_keys("HUB_ENCRYPTION_KEYS", file="encryption_keys")
+HUB_ENCRYPTION_KEY_FILE = VAR_DIR / "encryption.key" if EMBEDDED else None
+_secrets.check()
+
 # --- Django ---------------------------------------------------------------------------
-SECRET_KEY = env("SECRET_KEY", default="embedded-mode-only-not-a-secret")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -73,7 +90,12 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"),
+    "default": env.db_url_config(
+        _secrets.database_url(
+            env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"),
+            password_file="postgres_password",
+        )
+    ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker share the file: wait for the lock instead of failing.
