@@ -76,10 +76,16 @@ class SecretSettings:
         if not self.missing:
             return
         lines = [
-            f"{name} is not set. Create one with: {HOW_TO_CREATE[name]}" for name in self.missing
+            f"{name} is not set (create one with: {HOW_TO_CREATE[name]})." for name in self.missing
         ]
         lines.append(
-            "Set it in .env, or set HUB_SECRETS_DIR to a directory (a volume) and run "
+            "Set each in .env, or set HUB_SECRETS_DIR to a directory (a volume) and run "
             "`python -m hub.secrets_init DIR` once to create the missing files there."
         )
         raise ImproperlyConfigured("Production mode (DATABASE_URL is set): " + " ".join(lines))
+
+
+def https_origins(server_names: str, port: str) -> list[str]:
+    """The HTTPS origins of nginx's server names (space- or comma-separated) on ``port``."""
+    suffix = "" if port in ("", "443") else f":{port}"
+    return [f"https://{name}{suffix}" for name in server_names.replace(",", " ").split()]
