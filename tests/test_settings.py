@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import environ
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
@@ -53,10 +54,13 @@ def production_env(**changes) -> dict[str, str]:
 def load(monkeypatch):
     """``load(**env)``: the settings module's values under exactly that environment."""
 
-    def load(**environ):
+    # A developer's .env would fill in what the test leaves out.
+    monkeypatch.setattr(environ.Env, "read_env", lambda *args, **kwargs: None)
+
+    def load(**variables):
         for name in CLEARED:
             monkeypatch.delenv(name, raising=False)
-        for name, value in environ.items():
+        for name, value in variables.items():
             monkeypatch.setenv(name, value)
         return runpy.run_path(str(SETTINGS_FILE))
 

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from hub.encryption import SecretUndecryptable
@@ -23,6 +24,7 @@ from tests.factories import AccountFactory, TokenFactory
 from tests.integrations.amocrm.consent import connect
 
 MIGRATION = importlib.import_module("integrations.amocrm.migrations.0005_encrypt_secrets")
+BEFORE, AFTER = ("amocrm", "0004_verbose_names"), ("amocrm", "0005_encrypt_secrets")
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 COLUMNS = {
     Account: ("client_secret", "long_lived_token"),
@@ -171,3 +173,29 @@ def test_reversing_the_migration_decrypts_the_rows(db):
     MIGRATION.secrets_decrypt(apps, SimpleNamespace(connection=connection))
 
     assert raw_values() == ["client-secret-value", "", "access-value", "refresh-value"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_migrating_an_old_database_encrypts_its_secrets():
+    MigrationExecutor(connection).migrate([BEFORE])
+    try:
+        old = MigrationExecutor(connection).loader.project_state([BEFORE]).apps
+        account = old.get_model("amocrm", "Account").objects.create(
+            name="From the old version", client_secret="x" * 200
+        )
+        old.get_model("amocrm", "Token").objects.create(
+            account_id=account.pk,
+            access_token="old-access",
+            refresh_token="old-refresh",
+            expires_at="2026-12-01T00:00:00Z",
+        )
+    finally:
+        MigrationExecutor(connection).migrate([AFTER])
+
+    assert not {"x" * 200, "old-access", "old-refresh"} & set(raw_values())
+    assert secrets_of(account) == {
+        "client_secret": "x" * 200,
+        "access_token": "old-access",
+        "refresh_token": "old-refresh",
+    }
