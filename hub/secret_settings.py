@@ -63,9 +63,10 @@ class SecretSettings:
         """``url`` with the password from the secrets directory when it carries none."""
         parts = urlsplit(url)
         password = self._file(password_file)
-        if not (password and parts.scheme.startswith("postgres") and parts.username):
+        # An empty password counts as none: compose writes "user:@host" for an unset one.
+        if parts.password or not (password and parts.scheme.startswith("postgres")):
             return url
-        if parts.password is not None:
+        if not parts.username:
             return url
         host = parts.netloc.rpartition("@")[2]
         netloc = f"{parts.username}:{quote(password, safe='')}@{host}"

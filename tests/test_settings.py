@@ -207,11 +207,14 @@ def test_health_checks_and_metrics_over_plain_http_are_not_redirected(
 # --- The secrets directory: an old .env keeps working -----------------------------------
 
 
-def test_the_secrets_directory_supplies_what_the_environment_lacks(load, tmp_path):
+@pytest.mark.parametrize(
+    "database_url", [POSTGRES, "postgres://amohub:@postgres:5432/amohub"], ids=["none", "empty"]
+)
+def test_the_secrets_directory_supplies_what_the_environment_lacks(load, tmp_path, database_url):
     secrets_create(tmp_path)
     stored = {name: (tmp_path / name).read_text().strip() for name in SECRET_FILES}
 
-    production = load(DATABASE_URL=POSTGRES, HUB_SECRETS_DIR=str(tmp_path))
+    production = load(DATABASE_URL=database_url, HUB_SECRETS_DIR=str(tmp_path))
 
     assert production["SECRET_KEY"] == stored["secret_key"]
     assert production["HUB_ENCRYPTION_KEYS"] == [stored["encryption_keys"]]
