@@ -6,9 +6,11 @@ falls back to SQLite and an in-memory broker and skips the tests that need the r
 services, saying why. With ``HUB_REQUIRE_SERVICES=1`` (CI) a missing service is an error.
 """
 
+import atexit
 import os
 import shutil
 import socket
+import tempfile
 from urllib.parse import urlsplit
 
 import pytest
@@ -51,6 +53,10 @@ def _choose() -> dict[str, str]:
     # The real broker when there is one, so end-to-end tests reach a real worker.
     os.environ.setdefault("CELERY_BROKER_URL", redis_url or "memory://")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Metrics files of this run's processes (the suite and its workers), removed after it.
+    metrics_dir = tempfile.mkdtemp(prefix=f"amohub-metrics-{RUN_ID}-")
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     if not shutil.which(CHROMIUM):
         fallbacks["chromium"] = f"Chromium is not installed at {CHROMIUM}"
     else:

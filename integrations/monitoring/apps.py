@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+
+class MonitoringConfig(AppConfig):
+    name = "integrations.monitoring"
+    label = "monitoring"
+    verbose_name = _("Monitoring")
+
+    def ready(self):
+        # Every process writes its counters here (prometheus-client's multiprocess mode);
+        # the directory must exist before the first one is counted.
+        if settings.PROMETHEUS_MULTIPROC_DIR:
+            Path(settings.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
