@@ -54,9 +54,7 @@ def test_readyz_names_a_disconnected_account(client, account):
 
 
 def test_readyz_fails_an_account_whose_refresh_token_amocrm_has_revoked(client, account):
-    Token.objects.filter(account=account).update(
-        refreshed_at=timezone.now() - timedelta(days=91)
-    )
+    Token.objects.filter(account=account).update(refreshed_at=timezone.now() - timedelta(days=91))
 
     response = client.get("/readyz")
 
