@@ -18,8 +18,8 @@ app.conf.imports = (
 
 @signals.worker_process_shutdown.connect
 @signals.worker_shutdown.connect
-def metrics_files_release(pid=None, **kwargs) -> None:
-    """A stopped worker process's metrics files are done with (monitoring/metrics.py)."""
-    from integrations.monitoring.metrics import process_files_release
+def metrics_files_archive(pid=None, **kwargs) -> None:
+    """A stopping worker process's counts go into the archive (monitoring/metrics.py)."""
+    from integrations.monitoring.metrics import process_files_archive
 
-    process_files_release(pid)
+    process_files_archive(pid)

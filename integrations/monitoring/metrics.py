@@ -10,20 +10,30 @@ process (gunicorn worker, Celery worker) counts in memory-mapped files under
 
 Files are named by host name and process id, not the process id alone: containers each
 number their processes from 1, and two processes writing one file would corrupt it.
-Counters of processes that ended stay in their files, as a counter's total should; only
-live gauges (none here) would need ``mark_process_dead``.
+When a process ends, its counts are folded into one archive file per host
+(``process_files_archive``, from gunicorn's ``child_exit`` and Celery's shutdown), so the
+totals stay and the directory holds only live processes' files and the archives; scrapes
+and archiving take a file lock so that a scrape never sees a count twice or not at all.
+(prometheus-client's own ``mark_process_dead`` only forgets live gauges, of which there
+are none here.)
 
 Each instrumented module makes one call here; labels are bounded (flow names, route
 templates such as ``/api/v4/leads/{id}``, status codes, a few outcomes).
 """
 
+import fcntl
+import glob
 import os
 import re
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Histogram, values
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Before the first metric is made: every value class made from here on writes its files
 # under a name no other container's process can have.
@@ -98,9 +108,61 @@ def deliveries_observed(events, *, delivered_at: datetime) -> None:
         DELIVERY_LATENCY.observe(max(0.0, (delivered_at - started).total_seconds()))
 
 
-def process_files_release(pid: int | None = None) -> None:
-    """Bookkeeping when a process ends (gunicorn's ``child_exit``, Celery's shutdown)."""
-    from django.conf import settings
-    from prometheus_client import multiprocess
+# --- the files of processes that ended ---------------------------------------------------
 
-    multiprocess.mark_process_dead(process_identifier(pid), settings.PROMETHEUS_MULTIPROC_DIR)
+
+@contextmanager
+def _files_locked(directory: str, mode: int) -> Iterator[None]:
+    """A lock on the directory's files: shared to read them, exclusive to archive."""
+    with open(os.path.join(directory, "archive.lock"), "a") as lock:
+        fcntl.flock(lock, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _directory() -> str:
+    from django.conf import settings
+
+    return settings.PROMETHEUS_MULTIPROC_DIR
+
+
+def process_files_archive(pid: int | None = None) -> int:
+    """Folds an ended process's counts into its host's archive files; returns how many files.
+
+    gunicorn replaces workers (``--max-requests``) and Celery may replace its processes:
+    without this, every process ever started would leave files that each scrape reads.
+    Called from gunicorn's ``child_exit`` hook (in the master) and at Celery's shutdown.
+    """
+    directory = _directory()
+    ended = process_identifier(pid)
+    archive = f"archive-{socket.gethostname()}"
+    folded = 0
+    with _files_locked(directory, fcntl.LOCK_EX):
+        for path in glob.glob(os.path.join(directory, f"*_{ended}.db")):
+            kind = os.path.basename(path)[: -len(f"_{ended}.db")]
+            if not kind.startswith("gauge"):  # a gauge of an ended process means nothing
+                into = MmapedDict(os.path.join(directory, f"{kind}_{archive}.db"))
+                try:
+                    for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path):
+                        total, _ = into.read_value(key)
+                        into.write_value(key, total + value, timestamp)
+                finally:
+                    into.close()
+            os.remove(path)
+            folded += 1
+    return folded
+
+
+class ProcessCounters:
+    """The counters of every process, live or archived (``MultiProcessCollector``'s merge,
+    under the lock so that an archiving never shows a count twice or not at all)."""
+
+    def __init__(self, directory: str | None = None):
+        self.directory = directory or _directory()
+
+    def collect(self):
+        with _files_locked(self.directory, fcntl.LOCK_SH):
+            files = glob.glob(os.path.join(self.directory, "*.db"))
+            return MultiProcessCollector.merge(files, accumulate=True)

@@ -15,10 +15,10 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from integrations.monitoring.collectors import DatabaseCollector
 from integrations.monitoring.health import readiness
+from integrations.monitoring.metrics import ProcessCounters
 
 _RELAY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
 
@@ -72,6 +72,6 @@ def metrics(request):
     if refusal is not None:
         return refusal
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
+    registry.register(ProcessCounters())
     registry.register(DatabaseCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,5 +1,7 @@
 """/metrics: who may scrape it, and what it says after RDESK posts and the hub delivers."""
 
+import os
+
 import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -7,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from integrations.amocrm.client import Unauthorized
 from integrations.amocrm.models import Token
 from integrations.amocrm.tokens import AccountTokens
+from integrations.monitoring import metrics
 from integrations.monitoring.metrics import intake_answered, route_template
 from integrations.sync.delivery import event_deliver
 from integrations.sync.models import EventStatus
@@ -196,3 +199,44 @@ def test_refresh_outcomes_are_counted(client, account, amocrm_http):
 )
 def test_routes_are_templates_without_ids_or_queries(url, route):
     assert route_template(url) == route
+
+
+# --- files of processes that ended -----------------------------------------------------
+
+
+def ended_process_counts(pid: int, requests: float) -> str:
+    """The counter file a process with ``pid`` on this host left behind."""
+    from django.conf import settings
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    path = os.path.join(
+        settings.PROMETHEUS_MULTIPROC_DIR, f"counter_{metrics.process_identifier(pid)}.db"
+    )
+    counts = MmapedDict(path)
+    key = mmap_key(
+        "amohub_intake_requests",
+        "amohub_intake_requests_total",
+        ["flow", "status"],
+        ["Архив", "200"],
+        metrics.INTAKE_REQUESTS._documentation,
+    )
+    counts.write_value(key, requests, 0.0)
+    counts.close()
+    return path
+
+
+def test_an_ended_process_counts_are_kept_in_the_archive(client, db):
+    first, second = ended_process_counts(999_991, 3), ended_process_counts(999_992, 4)
+    before = scrape(client)
+
+    metrics.process_files_archive(999_991)
+    metrics.process_files_archive(999_992)
+
+    after = scrape(client)
+    name = "amohub_intake_requests_total"
+    assert value(before, name, flow="Архив", status="200") == value(
+        after, name, flow="Архив", status="200"
+    )
+    assert value(after, name, flow="Архив", status="200") >= 7
+    assert not os.path.exists(first)
+    assert not os.path.exists(second)
