@@ -1,7 +1,7 @@
 """Alert channels (configured by hub admins) and the alert history (read-only)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.text import capfirst
@@ -9,6 +9,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from hub.admin_actions import HubModelAdmin
+from integrations.monitoring.channels import channel_of, test_text
 from integrations.monitoring.models import AlertChannel, Incident, SentAlert
 from integrations.sync.admin.events import ReadOnlyAdmin
 
@@ -76,6 +77,25 @@ class AlertChannelAdmin(HubModelAdmin):
     form = AlertChannelForm
     list_display = ["name", "kind", "enabled", "destination", "updated_at"]
     list_filter = ["kind", "enabled"]
+    actions = ["send_test"]
+
+    @admin.action(description=_("Send a test message"), permissions=["change"])
+    def send_test(self, request, queryset):
+        for row in queryset:
+            channel = channel_of(row)
+            delivery = channel.send(test_text()) if channel is not None else None
+            if delivery is not None and delivery.ok:
+                self.message_user(
+                    request, gettext("%(channel)s: sent") % {"channel": row.name}, messages.SUCCESS
+                )
+            else:
+                error = delivery.error if delivery is not None else gettext("incomplete channel")
+                self.message_user(
+                    request,
+                    gettext("%(channel)s: failed: %(error)s")
+                    % {"channel": row.name, "error": error},
+                    messages.ERROR,
+                )
 
     @admin.display(description=_("destination"))
     def destination(self, obj):

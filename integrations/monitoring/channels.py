@@ -72,6 +72,21 @@ class TelegramChannel:
         return Delivery()
 
 
+def test_text() -> str:
+    return gettext("Test message from amo-hub: alerts reach this channel.")
+
+
+def channel_of(row: AlertChannel):
+    """The sender for a channel made in the admin; None when it lacks what it needs."""
+    if row.kind == AlertChannel.Kind.EMAIL and row.recipients:
+        return EmailChannel(row.name, row.recipients)
+    if row.kind == AlertChannel.Kind.TELEGRAM and row.telegram_bot_token and row.telegram_chat_id:
+        return TelegramChannel(
+            row.name, bot_token=row.telegram_bot_token, chat_id=row.telegram_chat_id
+        )
+    return None
+
+
 def channels_configured() -> list:
     """The environment's channels (``env:email``, ``env:telegram``), then enabled rows."""
     channels = []
@@ -86,16 +101,7 @@ def channels_configured() -> list:
             )
         )
     for row in AlertChannel.objects.filter(enabled=True):
-        if row.kind == AlertChannel.Kind.EMAIL and row.recipients:
-            channels.append(EmailChannel(row.name, row.recipients))
-        elif (
-            row.kind == AlertChannel.Kind.TELEGRAM
-            and row.telegram_bot_token
-            and row.telegram_chat_id
-        ):
-            channels.append(
-                TelegramChannel(
-                    row.name, bot_token=row.telegram_bot_token, chat_id=row.telegram_chat_id
-                )
-            )
+        channel = channel_of(row)
+        if channel is not None:
+            channels.append(channel)
     return channels

@@ -7,14 +7,18 @@ event ever stored at each scrape would grow with the table; rates come from the 
 counters in ``metrics.py``.
 """
 
+import logging
 from datetime import timedelta
 
+from django.db import DatabaseError
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from integrations.sync.dashboard import accounts_health, backlog_summary
 from integrations.sync.models import InboundEvent
+
+logger = logging.getLogger(__name__)
 
 EVENTS_WINDOW = timedelta(hours=24)
 
@@ -23,6 +27,23 @@ class DatabaseCollector:
     """A prometheus-client custom collector over the hub's tables."""
 
     def collect(self):
+        # Read whole before anything is written out: without a database the scrape still
+        # answers, with the process counters and ``amohub_database_up 0``.
+        try:
+            families = list(self._families())
+        except DatabaseError as error:
+            logger.warning(
+                "metrics without the database", extra={"error_class": type(error).__name__}
+            )
+            families = []
+        up = GaugeMetricFamily(
+            "amohub_database_up",
+            "1 when the database answered this scrape.",
+            value=float(bool(families)),
+        )
+        return [up, *families]
+
+    def _families(self):
         now = timezone.now()
         events = GaugeMetricFamily(
             "amohub_events_last_day",

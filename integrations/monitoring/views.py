@@ -13,7 +13,7 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from integrations.monitoring.collectors import DatabaseCollector
@@ -24,13 +24,13 @@ _RELAY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request):
     ready = readiness()
     return JsonResponse(ready.as_json(), status=200 if ready.ok else 503)
@@ -66,7 +66,7 @@ def _refusal(request) -> HttpResponse | None:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request):
     refusal = _refusal(request)
     if refusal is not None:

@@ -197,6 +197,7 @@ ACTIONS: dict[str, frozenset] = {
     "sync_replay.delete_selected": NOBODY,
     "sync_personaldataaccess.delete_selected": NOBODY,
     "monitoring_alertchannel.delete_selected": CONFIGURE,
+    "monitoring_alertchannel.send_test": CONFIGURE,
     "monitoring_incident.delete_selected": NOBODY,
     "monitoring_sentalert.delete_selected": NOBODY,
 }

@@ -1,10 +1,14 @@
 """The alert pages of the admin: channels keep their bot token to themselves, and the
 history of sent alerts reads as sent."""
 
+import json
+
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from integrations.monitoring.models import AlertChannel, Incident, SentAlert
-from tests.integrations.monitoring.conftest import TELEGRAM_CHAT, TELEGRAM_TOKEN
+from tests.conftest import fixture_json
+from tests.integrations.monitoring.conftest import TELEGRAM_CHAT, TELEGRAM_TOKEN, TELEGRAM_URL
 
 ADD = reverse("admin:monitoring_alertchannel_add")
 
@@ -77,3 +81,32 @@ def test_an_auditor_reads_what_was_sent_and_what_failed(auditor_client):
 
     assert "env:telegram" in page
     assert "TelegramUnavailable: Telegram did not answer in time" in page
+
+
+def test_a_hub_admin_sends_a_test_message_to_a_channel(hub_admin_client, telegram_http):
+    telegram_http.post(TELEGRAM_URL, json=fixture_json("telegram/send-message-ok.json"))
+    hub_admin_client.post(ADD, telegram_form())
+
+    response = hub_admin_client.post(
+        reverse("admin:monitoring_alertchannel_changelist"),
+        {"action": "send_test", ACTION_CHECKBOX_NAME: [AlertChannel.objects.get().pk]},
+        follow=True,
+    )
+
+    assert "Чат хаба: sent" in response.content.decode()
+    assert json.loads(telegram_http.calls[0].request.body)["text"].startswith("Test message")
+
+
+def test_a_failing_test_message_says_why(hub_admin_client, telegram_http):
+    telegram_http.post(TELEGRAM_URL, status=401, json={"ok": False, "description": "Unauthorized"})
+    hub_admin_client.post(ADD, telegram_form())
+
+    response = hub_admin_client.post(
+        reverse("admin:monitoring_alertchannel_changelist"),
+        {"action": "send_test", ACTION_CHECKBOX_NAME: [AlertChannel.objects.get().pk]},
+        follow=True,
+    )
+
+    content = response.content.decode()
+    assert "Чат хаба: failed: TelegramRefused: HTTP 401: Unauthorized" in content
+    assert TELEGRAM_TOKEN not in content

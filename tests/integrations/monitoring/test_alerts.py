@@ -4,10 +4,12 @@ a dead channel is recorded and retried, never raised."""
 import json
 import logging
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import requests
 from django.core import mail
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from integrations.amocrm.models import Account, Token
@@ -318,3 +320,27 @@ def test_alert_texts_hold_no_personal_data(booked_flow, email_channel, settings)
     (message,) = mail.outbox
     assert "Фамилия1" not in message.body
     assert "Имя1" not in message.body
+
+
+# --- proving a channel works ------------------------------------------------------------
+
+
+def test_the_test_command_sends_to_every_channel(db, email_channel):
+    out = StringIO()
+
+    call_command("send_test_alert", stdout=out)
+
+    assert out.getvalue() == "env:email: sent\n"
+    assert mail.outbox[0].body == "Test message from amo-hub: alerts reach this channel."
+
+
+def test_the_test_command_fails_when_a_channel_fails(db, telegram_channel, telegram_http):
+    telegram_http.post(TELEGRAM_URL, status=500)
+
+    with pytest.raises(CommandError, match="Failed: env:telegram"):
+        call_command("send_test_alert", stdout=StringIO())
+
+
+def test_the_test_command_says_when_there_is_no_channel(db):
+    with pytest.raises(CommandError, match="No alert channel"):
+        call_command("send_test_alert", stdout=StringIO())

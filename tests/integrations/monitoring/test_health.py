@@ -121,3 +121,12 @@ def test_readyz_shows_no_secret(client, account):
     assert "live-access-token" not in content
     assert "client-secret-value" not in content
     assert Token.objects.get(account=account).refresh_token not in content
+
+
+def test_probes_answer_head_requests_as_load_balancers_send(client, account):
+    assert client.head("/healthz").status_code == 200
+    assert client.head("/readyz").status_code == 200
+
+
+def test_probes_refuse_a_post(client, db):
+    assert client.post("/healthz").status_code == 405

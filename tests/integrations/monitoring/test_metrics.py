@@ -1,6 +1,7 @@
 """/metrics: who may scrape it, and what it says after RDESK posts and the hub delivers."""
 
 import os
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -100,6 +101,7 @@ def test_database_figures_are_read_at_scrape_time(client, booked_flow, account):
     flow = booked_flow.name
     assert value(samples, "amohub_events_last_day", flow=flow, status="queued") == 1
     assert value(samples, "amohub_events_last_day", flow=flow, status="failed") == 1
+    assert value(samples, "amohub_database_up") == 1
     assert value(samples, "amohub_backlog_events") == 1
     assert value(samples, "amohub_failed_events") == 1
     assert value(samples, "amohub_backlog_oldest_age_seconds") >= 0
@@ -240,3 +242,18 @@ def test_an_ended_process_counts_are_kept_in_the_archive(client, db):
     assert value(after, name, flow="Архив", status="200") >= 7
     assert not os.path.exists(first)
     assert not os.path.exists(second)
+
+
+def test_without_the_database_the_scrape_still_answers_with_the_counters(client, db):
+    from django.db import OperationalError
+
+    intake_answered("Бронирования", 200)
+    with mock.patch(
+        "integrations.monitoring.collectors.backlog_summary",
+        side_effect=OperationalError("connection refused"),
+    ):
+        samples = scrape(client)
+
+    assert value(samples, "amohub_database_up") == 0
+    assert value(samples, "amohub_intake_requests_total", flow="Бронирования", status="200") >= 1
+    assert not any(name == "amohub_backlog_events" for name, _ in samples)
