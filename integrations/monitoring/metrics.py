@@ -31,20 +31,22 @@ from contextlib import contextmanager
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from prometheus_client import Counter, Histogram, values
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
-# Before the first metric is made: every value class made from here on writes its files
-# under a name no other container's process can have.
-values.ValueClass = values.MultiProcessValue(
-    process_identifier=lambda: f"{socket.gethostname()}-{os.getpid()}"
-)
-
 
 def process_identifier(pid: int | None = None) -> str:
-    """The name this process's files carry (for ``mark_process_dead``)."""
+    """The name the files of this process (or of process ``pid`` on this host) carry."""
     return f"{socket.gethostname()}-{os.getpid() if pid is None else pid}"
+
+
+# Before the first metric is made: its files go to the shared directory (also when this
+# module is the first to read the settings, as in gunicorn's master), under a name no
+# other container's process can have.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", settings.PROMETHEUS_MULTIPROC_DIR)
+values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
 
 
 INTAKE_REQUESTS = Counter(
@@ -123,8 +125,6 @@ def _files_locked(directory: str, mode: int) -> Iterator[None]:
 
 
 def _directory() -> str:
-    from django.conf import settings
-
     return settings.PROMETHEUS_MULTIPROC_DIR
 
 
