@@ -27,9 +27,11 @@ class Problem:
 
 
 def accounts_disconnected(*, now: datetime) -> list[Problem]:
-    """Accounts an admin must reconnect (a refresh refused, a token rejected)."""
+    """Accounts flows deliver to that an admin must (re)connect (a refresh refused, a token
+    rejected, never connected): an account no flow uses holds nothing up."""
     problems = []
-    for account in Account.objects.filter(state=Account.State.DISCONNECTED).order_by("name"):
+    accounts = Account.objects.filter(state=Account.State.DISCONNECTED, flows__isnull=False)
+    for account in accounts.distinct().order_by("name"):
         text = gettext(
             "AmoCRM account %(account)s is disconnected; its events wait. Reconnect it in "
             "the admin (Accounts)."

@@ -41,7 +41,7 @@ def open_keys() -> set[str]:
 # --- every condition fires --------------------------------------------------------------
 
 
-def test_a_disconnected_account_opens_an_incident_naming_it(account, email_channel):
+def test_a_disconnected_account_opens_an_incident_naming_it(account, booked_flow, email_channel):
     disconnect(account)
 
     alerts_evaluate()
@@ -52,6 +52,14 @@ def test_a_disconnected_account_opens_an_incident_naming_it(account, email_chann
     assert f"AmoCRM account {account.name} is disconnected" in message.body
     assert "Reason: Refresh refused: Token has been revoked" in message.body
     assert message.subject.startswith("amo-hub: Problem: ")
+
+
+def test_a_disconnected_account_no_flow_uses_is_not_an_incident(account):
+    disconnect(account)
+
+    alerts_evaluate()
+
+    assert not Incident.objects.exists()
 
 
 def test_a_refresh_token_older_than_the_limit_opens_an_incident(account, settings):
@@ -148,7 +156,7 @@ def test_the_daily_check_survives_amocrm_being_down(account, booked_flow, amocrm
 # --- once per incident, then a recovery --------------------------------------------------
 
 
-def test_an_incident_is_told_once_however_many_runs_see_it(account, email_channel):
+def test_an_incident_is_told_once_however_many_runs_see_it(account, booked_flow, email_channel):
     disconnect(account)
 
     for _ in range(3):
@@ -159,7 +167,9 @@ def test_an_incident_is_told_once_however_many_runs_see_it(account, email_channe
     assert SentAlert.objects.get().outcome == SentAlert.Outcome.SENT
 
 
-def test_a_cleared_problem_resolves_its_incident_with_a_recovery_message(account, email_channel):
+def test_a_cleared_problem_resolves_its_incident_with_a_recovery_message(
+    account, booked_flow, email_channel
+):
     disconnect(account)
     alerts_evaluate()
     reconnect(account)
@@ -176,7 +186,7 @@ def test_a_cleared_problem_resolves_its_incident_with_a_recovery_message(account
     ]
 
 
-def test_the_same_problem_again_later_is_a_new_incident(account, email_channel):
+def test_the_same_problem_again_later_is_a_new_incident(account, booked_flow, email_channel):
     disconnect(account)
     alerts_evaluate()
     reconnect(account)
@@ -197,7 +207,7 @@ def test_only_one_open_incident_per_key_is_allowed(db):
         Incident.objects.create(key="backlog-age", summary="again")
 
 
-def test_incidents_are_kept_without_any_channel(account):
+def test_incidents_are_kept_without_any_channel(account, booked_flow):
     disconnect(account)
 
     alerts_evaluate()
@@ -209,7 +219,9 @@ def test_incidents_are_kept_without_any_channel(account):
 # --- Telegram, and a dead channel ----------------------------------------------------------
 
 
-def test_telegram_gets_the_alert_in_the_configured_chat(account, telegram_channel, telegram_http):
+def test_telegram_gets_the_alert_in_the_configured_chat(
+    account, booked_flow, telegram_channel, telegram_http
+):
     telegram_http.post(TELEGRAM_URL, json=fixture_json("telegram/send-message-ok.json"))
     disconnect(account)
 
@@ -223,7 +235,7 @@ def test_telegram_gets_the_alert_in_the_configured_chat(account, telegram_channe
 
 
 def test_a_telegram_timeout_is_recorded_not_raised_and_retried_next_run(
-    account, telegram_channel, telegram_http, caplog
+    account, booked_flow, telegram_channel, telegram_http, caplog
 ):
     telegram_http.post(TELEGRAM_URL, body=requests.exceptions.ConnectTimeout("timed out"))
     disconnect(account)
@@ -245,7 +257,7 @@ def test_a_telegram_timeout_is_recorded_not_raised_and_retried_next_run(
 
 
 def test_a_telegram_refusal_keeps_telegrams_reason_and_never_the_token(
-    account, telegram_channel, telegram_http
+    account, booked_flow, telegram_channel, telegram_http
 ):
     telegram_http.post(TELEGRAM_URL, status=400, json=fixture_json("telegram/chat-not-found.json"))
     disconnect(account)
@@ -275,7 +287,9 @@ def test_a_dead_telegram_does_not_keep_the_email_from_going_out(
     assert SentAlert.objects.filter(channel="env:telegram").count() == 1
 
 
-def test_channels_made_in_the_admin_work_without_the_environment(account, telegram_http, settings):
+def test_channels_made_in_the_admin_work_without_the_environment(
+    account, booked_flow, telegram_http, settings
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     AlertChannel.objects.create(
         name="Дежурные", kind=AlertChannel.Kind.EMAIL, email_recipients="a@example.ru, b@example.ru"
