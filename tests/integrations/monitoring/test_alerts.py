@@ -358,3 +358,23 @@ def test_the_test_command_fails_when_a_channel_fails(db, telegram_channel, teleg
 def test_the_test_command_says_when_there_is_no_channel(db):
     with pytest.raises(CommandError, match="No alert channel"):
         call_command("send_test_alert", stdout=StringIO())
+
+
+# --- beat -----------------------------------------------------------------------------
+
+
+def test_beat_evaluates_the_alerts_every_minute_and_checks_mappings_daily(settings):
+    schedule = {
+        entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+
+    assert schedule["integrations.monitoring.tasks.evaluate_alerts"] == 60
+    assert schedule["integrations.monitoring.tasks.check_mappings"] == 24 * 3600
+
+
+def test_the_alert_task_reports_what_it_did(account, booked_flow, email_channel):
+    from integrations.monitoring.tasks import evaluate_alerts
+
+    disconnect(account)
+
+    assert evaluate_alerts() == {"opened": 1, "resolved": 0, "sent": 1, "failed": 0}
