@@ -36,6 +36,7 @@ from integrations.amocrm.errors import (
     Unavailable,
     ValidationFailed,
 )
+from integrations.monitoring import metrics
 
 __all__ = [
     "AmoCRMClient",
@@ -404,6 +405,7 @@ class AmoCRMClient:
             call.error_class = type(failure).__name__
             call.error_detail = failure.detail
         self.calls.append(call)
+        metrics.amocrm_call_observed(call)
         logger.info(
             "amocrm call",
             extra={
