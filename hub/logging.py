@@ -25,11 +25,11 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
-                entry[key] = _loggable(value)
+                entry[key] = _loggable(_trace_scrubbed(value, record))
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = self.formatException(record.exc_info)
             entry.setdefault("error_class", error_class(record.exc_info[1]))
@@ -52,6 +52,28 @@ def error_class(error: BaseException | None) -> str:
         if kind.__module__ == "builtins"
         else f"{kind.__module__}.{kind.__qualname__}"
     )
+
+
+def _message(record: logging.LogRecord) -> str:
+    if isinstance(record.args, dict) and "exc" in record.args:
+        return str(record.msg) % _trace_scrubbed(record.args, record)
+    return record.getMessage()
+
+
+def _trace_scrubbed(value, record: logging.LogRecord):
+    """Celery's task trace without the exception's text.
+
+    Celery logs a failed or retried task with the exception's repr (``exc``) and its
+    traceback as text, both as the message's arguments and as ``data``.
+    """
+    if not (isinstance(value, dict) and "exc" in value):
+        return value
+    error = record.exc_info[1] if record.exc_info else None
+    kind = error_class(error) if error is not None else "error"
+    scrubbed = {**value, "exc": f"{kind} (message not logged)"}
+    if "traceback" in scrubbed:
+        scrubbed["traceback"] = ""
+    return scrubbed
 
 
 def _without_messages(exception: traceback.TracebackException) -> list[str]:

@@ -25,6 +25,7 @@ from integrations.sync.models import (
     FlowStatusMapping,
     InboundEvent,
 )
+from integrations.sync.tasks import prune_events
 from tests.conftest import fixture_bytes, fixture_json
 
 BOOKINGS_PIPELINE = 10156066
@@ -187,3 +188,17 @@ def test_an_amocrm_call_is_logged_without_its_query(account, amocrm_http, json_l
     assert record["message"] == "amocrm call"
     assert record["url"] == "https://clinic.amocrm.ru/api/v4/leads"
     assert leaks(json_log.getvalue()) == []
+
+
+def test_a_failed_celery_task_is_logged_without_the_exceptions_text(db, json_log):
+    item = fixture_json("rdesk/personal/booked.json")[0]
+    crash = ValueError(f"cannot prune {item['name']}")
+
+    with mock.patch("integrations.sync.tasks.events_prune", side_effect=crash):
+        prune_events.apply()
+
+    log = json_log.getvalue()
+    assert leaks(log) == []
+    (record,) = [json.loads(line) for line in log.splitlines() if "raised unexpected" in line]
+    assert record["message"].endswith("raised unexpected: ValueError (message not logged)")
+    assert record["data"]["traceback"] == ""

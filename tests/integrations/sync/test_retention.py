@@ -290,10 +290,10 @@ def test_dry_run_shows_the_cut_offs_and_counts_and_changes_nothing(booked_flow):
     assert out.getvalue().splitlines() == [
         "Delivered and skipped: kept 90 days; received before 2026-09-02 12:00 MSK is due.",
         "Failed and rejected: kept 180 days; received before 2026-06-04 12:00 MSK is due.",
-        "Would prune Delivered: 1",
-        "Would prune Skipped: 0",
-        "Would prune Failed: 1",
-        "Would prune Rejected: 0",
+        "Delivered: 1 would be pruned.",
+        "Skipped: 0 would be pruned.",
+        "Failed: 1 would be pruned.",
+        "Rejected: 0 would be pruned.",
         "Dry run: nothing was changed.",
     ]
     assert everything_stored(delivered) == stored
@@ -308,10 +308,10 @@ def test_the_command_prunes_and_says_how_many(booked_flow):
     call_command("prune_events", stdout=out)
 
     assert out.getvalue().splitlines()[2:] == [
-        "Pruned Delivered: 1",
-        "Pruned Skipped: 1",
-        "Pruned Failed: 0",
-        "Pruned Rejected: 0",
+        "Delivered: 1 pruned.",
+        "Skipped: 1 pruned.",
+        "Failed: 0 pruned.",
+        "Rejected: 0 pruned.",
     ]
     assert InboundEvent.objects.filter(pruned_at=NOW).count() == 2
 
@@ -324,6 +324,19 @@ def test_beat_runs_the_prune_task_daily(settings, booked_flow):
     assert "integrations.sync.tasks.prune_events" in app.tasks
     old_event(booked_flow, days=91)
     assert prune_events() == {EventStatus.DELIVERED: 1}
+
+
+def test_beat_database_scheduler_installs_the_prune_task(db):
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    # Beat closes stale connections between ticks; here that would end the test's transaction.
+    with mock.patch("django_celery_beat.schedulers.close_old_connections"):
+        DatabaseScheduler(app=app)
+
+    task = PeriodicTask.objects.get(name="prune-events")
+    assert task.task == "integrations.sync.tasks.prune_events"
+    assert (task.interval.every, task.interval.period) == (86400, "seconds")
 
 
 # --- the admin ---------------------------------------------------------------------------

@@ -43,15 +43,16 @@ class Command(BaseCommand):
             )
             due.update(rule.due_counts())
         if dry_run:
-            self._counts(gettext("Would prune"), due)
+            for status, count in due.items():
+                self.stdout.write(
+                    gettext("%(status)s: %(count)d would be pruned.")
+                    % {"status": EventStatus(status).label, "count": count}
+                )
             self.stdout.write(gettext("Dry run: nothing was changed."))
             return
         pruned = events_prune(now=now)
-        self._counts(gettext("Pruned"), {status: pruned.get(status, 0) for status in due})
-
-    def _counts(self, heading: str, counts: dict[str, int]) -> None:
-        for status, count in counts.items():
+        for status in due:
             self.stdout.write(
-                gettext("%(heading)s %(status)s: %(count)d")
-                % {"heading": heading, "status": EventStatus(status).label, "count": count}
+                gettext("%(status)s: %(count)d pruned.")
+                % {"status": EventStatus(status).label, "count": pruned.get(status, 0)}
             )
