@@ -94,6 +94,18 @@ def _personal_pairs(value, mask, key: str | None = None) -> Iterable[tuple[str, 
             yield text, mask(key, text)
 
 
+def _name_words(value, key: str | None = None) -> Iterable[str]:
+    """Each word of every name in a payload: a surname alone is still a person."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _name_words(v, k)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _name_words(item, key)
+    elif key in NAME_KEYS and isinstance(value, str):
+        yield from (word for word in _WORD.findall(value) if len(word) >= 3)
+
+
 def _variants(original: str, masked: str, removing: bool) -> Iterable[tuple[str, str]]:
     """Other spellings of a personal value that texts derived from the payload use."""
     # A phone also travels as bare digits.
@@ -116,7 +128,8 @@ class Masker:
     """Masks one event's data; a disabled masker returns everything as it is.
 
     ``removing`` replaces every personal value by ``***`` instead of a mask that keeps a
-    hint (initials, a phone's last digits) for telling guests apart on a page.
+    hint (initials, a phone's last digits) for telling guests apart on a page, and also
+    each word of a name wherever it stands alone.
     """
 
     def __init__(self, payload, *, enabled: bool = True, removing: bool = False):
@@ -127,6 +140,9 @@ class Masker:
         for original, masked in list(pairs.items()):
             for variant, variant_masked in _variants(original, masked, removing):
                 pairs.setdefault(variant, variant_masked)
+        if enabled and removing:
+            for word in _name_words(payload):
+                pairs.setdefault(word, HIDDEN)
         # Longest first, so a full name is replaced before a shorter name inside it.
         self._pairs = sorted(pairs.items(), key=lambda pair: -len(pair[0]))
         self._pattern = (

@@ -124,7 +124,7 @@ def _chunk_take(rule: RetentionRule, *, after: int, limit: int) -> list[tuple[in
 def _chunk_prune(event_ids: list[int], *, now: datetime) -> None:
     maskers: dict[int, Masker] = {}
     events = InboundEvent.objects.filter(pk__in=event_ids).only(
-        "pk", "raw_body", "payload", "headers", "last_error"
+        "pk", "raw_body", "payload", "headers", "last_error", "rdesk_id", "lead_id"
     )
     for event in events.iterator(chunk_size=50):
         masker, raw_body = _raw_summary(event)
@@ -134,6 +134,9 @@ def _chunk_prune(event_ids: list[int], *, now: datetime) -> None:
             payload=masker.json(event.payload, by_key=True),
             headers=_headers_summary(event.headers, masker),
             last_error=masker.text(event.last_error),
+            # Ids stay; only a value RDESK sent in the wrong place (a name as lead_id) goes.
+            rdesk_id=masker.text(event.rdesk_id),
+            lead_id=masker.text(event.lead_id),
             pruned_at=now,
         )
     attempts = list(DeliveryAttempt.objects.filter(event_id__in=event_ids).order_by("pk"))

@@ -21,6 +21,7 @@ from integrations.sync.models import BatchCall, EventStatus, InboundEvent
 from integrations.sync.replay import events_replay
 from integrations.sync.retention import events_prune
 from integrations.sync.tasks import prune_events
+from tests.conftest import fixture_bytes
 from tests.factories import InboundEventFactory
 from tests.integrations.sync.test_admin_events import recorded_event
 from tests.integrations.sync.test_masking import leaked_in
@@ -151,6 +152,31 @@ def test_a_body_that_is_not_json_is_dropped(booked_flow):
     event.refresh_from_db()
     assert bytes(event.raw_body) == b""
     assert event.pruned_at == NOW
+
+
+def test_a_rejected_body_with_personal_values_in_wrong_places_keeps_none(booked_flow):
+    body = fixture_bytes("rdesk/personal/booked-invalid.json")
+    item = json.loads(body)[0]
+    event = InboundEventFactory(
+        flow=booked_flow,
+        status=EventStatus.REJECTED,
+        received_at=days_ago(181),
+        raw_body=body,
+        payload=item,
+        rdesk_id=str(item["id"]),
+        lead_id=item["lead_id"],
+        last_error='extData.guests.0.birthday: Date has wrong format: "12.04.1961"',
+    )
+
+    events_prune()
+
+    stored = everything_stored(event)
+    for value in ["Белозёров", "79167770431", "angelina", "12.04.1961", "щитовидной"]:
+        assert value not in stored
+    assert event.lead_id == "***"
+    assert event.rdesk_id == "615002"
+    assert event.payload["money"] == {"total": "много", "paid": -1}
+    assert event.last_error == 'extData.guests.0.birthday: Date has wrong format: "***"'
 
 
 def test_a_batch_calls_whole_answer_loses_the_values_of_the_events_it_carried(booked_flow):
