@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
             model_name="inboundevent",
             index=models.Index(
                 condition=models.Q(("pruned_at__isnull", True)),
-                fields=["status", "received_at"],
+                fields=["status", "received_at", "id"],
                 name="event_unpruned_idx",
             ),
         ),

@@ -100,7 +100,7 @@ class InboundEvent(models.Model):
             # Retention: the events still holding their bodies, by age (what is due), and
             # the pruned ones (how many), each a small part of the table.
             models.Index(
-                fields=["status", "received_at"],
+                fields=["status", "received_at", "id"],
                 condition=Q(pruned_at__isnull=True),
                 name="event_unpruned_idx",
             ),
