@@ -220,7 +220,8 @@ class InboundEventAdmin(EventOperations, ReadOnlyAdmin):
     def _event_context(self, request, event) -> dict:
         masker = event.masker
         preview_url = None
-        if request.user.has_perm(PREVIEW_PERMISSION):
+        # A pruned event has nothing left to preview or send again.
+        if request.user.has_perm(PREVIEW_PERMISSION) and event.pruned_at is None:
             try:
                 preview_url = reverse("admin:sync_inboundevent_preview", args=[event.pk])
             except NoReverseMatch:
@@ -232,7 +233,7 @@ class InboundEventAdmin(EventOperations, ReadOnlyAdmin):
             "named_values": display.named_values(event, masker),
             "history": display.history(event, masker),
             "replay_url": reverse("admin:sync_inboundevent_replay", args=[event.pk])
-            if request.user.has_perm(REPLAY_PERMISSION)
+            if request.user.has_perm(REPLAY_PERMISSION) and event.pruned_at is None
             else None,
             "preview_url": preview_url,
             "pruned_notice": _pruned_notice(event),

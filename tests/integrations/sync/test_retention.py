@@ -405,3 +405,30 @@ def test_an_event_not_pruned_says_nothing_of_it(admin_client, booked_flow):
     page = admin_client.get(reverse("admin:sync_inboundevent_change", args=[event.pk]))
 
     assert "Pruned on" not in page.content.decode()
+
+
+def test_a_pruned_events_page_offers_no_replay_and_refuses_one(admin_client, booked_flow):
+    event = old_event(booked_flow, days=91)
+    events_prune()
+    page = reverse("admin:sync_inboundevent_change", args=[event.pk])
+
+    shown = admin_client.get(page).content.decode()
+    answer = admin_client.post(
+        reverse("admin:sync_inboundevent_replay", args=[event.pk]), follow=True
+    )
+
+    assert reverse("admin:sync_inboundevent_replay", args=[event.pk]) not in shown
+    assert reverse("admin:sync_inboundevent_preview", args=[event.pk]) not in shown
+    assert "it was pruned under the retention policy" in answer.content.decode()
+    event.refresh_from_db()
+    assert event.status == EventStatus.DELIVERED
+
+
+def test_the_replay_command_does_not_count_pruned_events(booked_flow):
+    old_event(booked_flow, days=91)
+    events_prune()
+    out = StringIO()
+
+    call_command("replay_events", "--status", "delivered", "--dry-run", stdout=out)
+
+    assert "0 event(s) would be replayed" in out.getvalue()
