@@ -23,6 +23,7 @@ from integrations.sync.retention import events_prune
 from integrations.sync.tasks import prune_events
 from tests.conftest import fixture_bytes
 from tests.factories import InboundEventFactory
+from tests.integrations.rdesk.payloads import load_item
 from tests.integrations.sync.test_admin_events import recorded_event
 from tests.integrations.sync.test_masking import leaked_in
 
@@ -139,6 +140,20 @@ def test_the_summary_is_json_of_the_same_shape(booked_flow):
         "User-Agent": "***",
         "X-Guest": "***",
     }
+
+
+def test_the_raw_body_loses_the_personal_values_of_every_item_posted_with_it(booked_flow):
+    booking, other = load_item("rdesk-booked.json"), load_item("rdesk-booked-rich.json")
+    event = old_event(booked_flow, days=91)
+    posted = json.dumps([booking, other], ensure_ascii=False).encode()
+    InboundEvent.objects.filter(pk=event.pk).update(raw_body=posted)
+    assert leaked_in(posted.decode(), other)
+
+    events_prune()
+
+    event.refresh_from_db()
+    assert leaked_in(event.raw_text, other) == set()
+    assert json.loads(event.raw_text)[1]["id"] == other["id"]
 
 
 def test_a_body_that_is_not_json_is_dropped(booked_flow):
