@@ -155,6 +155,8 @@ LOGGING = {
         # At DEBUG these log token requests and answers whole: client secret, codes, tokens.
         "requests_oauthlib": {"level": "INFO"},
         "oauthlib": {"level": "INFO"},
+        # At DEBUG urllib3 logs every request line, query string included.
+        "urllib3": {"level": "INFO"},
     },
 }
 
@@ -207,6 +209,10 @@ CELERY_BEAT_SCHEDULE = {
     "check-mappings": {
         "task": "integrations.monitoring.tasks.check_mappings",
         "schedule": env.float("HUB_MAPPING_CHECK_INTERVAL", default=24 * 3600.0),
+    },
+    "prune-events": {
+        "task": "integrations.sync.tasks.prune_events",
+        "schedule": env.float("HUB_RETENTION_INTERVAL", default=24 * 3600.0),
     },
 }
 
@@ -289,6 +295,16 @@ HUB_DRAIN_BUDGET = env.float("HUB_DRAIN_BUDGET", default=60.0)
 HUB_NUDGE_TTL = env.float("HUB_NUDGE_TTL", default=300.0)
 # Events waiting this long past their due time are re-enqueued by the sweeper.
 HUB_SWEEP_GRACE = env.float("HUB_SWEEP_GRACE", default=60.0)
+
+# --- Retention of personal data ------------------------------------------------------
+# After this many days an event's bodies (raw body, payload, headers, its attempts' requests
+# and answers) are replaced by a summary without personal data; ids, amounts, dates,
+# statuses and AmoCRM's status codes stay. Delivered and skipped events:
+HUB_RETENTION_DELIVERED_DAYS = env.int("HUB_RETENTION_DELIVERED_DAYS", default=90)
+# Failed and rejected ones are kept whole longer, for investigating and replaying them.
+HUB_RETENTION_FAILED_DAYS = env.int("HUB_RETENTION_FAILED_DAYS", default=180)
+# Events pruned per transaction: few enough that the locks are short and memory small.
+HUB_RETENTION_BATCH_SIZE = max(1, env.int("HUB_RETENTION_BATCH_SIZE", default=200))
 
 # --- AmoCRM ---------------------------------------------------------------------------
 # The old service's variables; `manage.py bootstrap_from_env` turns them into rows.

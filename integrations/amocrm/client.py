@@ -410,7 +410,8 @@ class AmoCRMClient:
             "amocrm call",
             extra={
                 "method": call.method,
-                "url": call.url,
+                # Not the query: a search's words may be a guest's name or phone.
+                "url": call.url.split("?", 1)[0],
                 "status": call.status,
                 "duration_ms": call.duration_ms,
                 "error_class": call.error_class,
