@@ -46,6 +46,8 @@ def process_identifier(pid: int | None = None) -> str:
 # module is the first to read the settings, as in gunicorn's master), under a name no
 # other container's process can have.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", settings.PROMETHEUS_MULTIPROC_DIR)
+# A fresh checkout has no var/ yet: any command (migrate, check) may be the first to count.
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
 
 
