@@ -254,6 +254,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("HUB_LOGIN_COOLOFF", default=15.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+# Its start-up banner on every command is noise; lockouts are still logged.
+AXES_VERBOSE = False
 # The address behind nginx: X-Forwarded-For only from a trusted proxy (hub/login_address.py).
 AXES_CLIENT_IP_CALLABLE = "hub.login_address.login_address"
 # axes' log lines would name the user and the address: logs carry neither.
