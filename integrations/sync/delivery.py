@@ -113,6 +113,15 @@ def _nudge_mark(account_id: int) -> bool:
     """Marks a nudge as on its way; False if one already is."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.HUB_NUDGE_TTL)
+    # Under load a nudge is nearly always on its way already: one plain read says so,
+    # without taking the row's lock. Only its absence goes on to the write that decides.
+    nudged_at = (
+        AccountDrain.objects.filter(account_id=account_id)
+        .values_list("nudged_at", flat=True)
+        .first()
+    )
+    if nudged_at is not None and nudged_at >= stale:
+        return False
     marked = (
         AccountDrain.objects.filter(account_id=account_id)
         .filter(Q(nudged_at__isnull=True) | Q(nudged_at__lt=stale))

@@ -67,7 +67,6 @@ class Gunicorn:
             "CELERY_BROKER_URL": os.environ["HUB_TEST_REDIS_URL"],
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "GUNICORN_ACCESS_LOG": str(self.access_log),
-            "WEB_CONCURRENCY": "2",
             "HUB_TRUST_X_FORWARDED_FOR": "true",
         }
         with self.log.open("wb") as log:
