@@ -86,3 +86,14 @@ def test_admin_allow_list_renders_allow_rules_then_deny():
         rendered
     )
     assert rendered.count("deny all;") == 2  # the admin and /amocrm/
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("NGX_LIMIT_RATE", "fast"), ("NGX_LIMIT_BURST", "0"), ("NGX_ADMIN_ALLOW", "10.0.0.0/8;x")],
+)
+def test_a_bad_limit_or_allow_list_stops_the_render_naming_it(name, value):
+    variables = {"NGX_PORT": "6000", "NGX_SERVER_NAME": "d.example.ru", "KEEPALIVE_TIMEOUT": "60"}
+
+    with pytest.raises(RuntimeError, match=name):
+        render("nginx.conf.template", NGX_RESOLVER="127.0.0.11", **variables, **{name: value})
