@@ -14,6 +14,8 @@ from tests.production.edge import render
 
 
 @pytest.mark.nginx
+# What gunicorn stores (a refused request is stored) is flushed after the test.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_access_logs_of_nginx_and_gunicorn_hold_no_token_or_oauth_code(
     mirroring_nginx, hub, edge_dir, certificate
 ):
