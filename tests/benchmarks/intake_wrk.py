@@ -25,12 +25,10 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
+from tests.benchmarks.environment import bench_environment  # noqa: E402
+
 RUN = f"benchintake{os.getpid()}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/amohub_{RUN}")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/11")
-os.environ.setdefault("HUB_REDIS_PREFIX", f"amohub-{RUN}:")
+bench_environment(RUN)
 SAMPLE = PROJECT / "tests/fixtures/rdesk/rdesk-booked.json"
 LUA = Path(__file__).with_name("intake.lua")
 ACCESS_LOG = PROJECT / "var" / f"{RUN}-access.log"
