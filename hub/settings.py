@@ -177,6 +177,13 @@ HUB_MAX_BODY_BYTES = env.int("HUB_MAX_BODY_BYTES", default=1024 * 1024)
 # Behind nginx the caller's address is in X-Forwarded-For; trust it only when told.
 HUB_TRUST_X_FORWARDED_FOR = env.bool("HUB_TRUST_X_FORWARDED_FOR", default=False)
 
+# --- Intake validation and routing --------------------------------------------------------
+# Requests with more items than this are refused with 413 (and stored as rejected).
+HUB_MAX_ITEMS_PER_REQUEST = env.int("HUB_MAX_ITEMS_PER_REQUEST", default=500)
+# How long each web process keeps its copy of the flows by path: another process's
+# change of a flow's path applies here within this many seconds (0: read every request).
+HUB_FLOW_CACHE_SECONDS = env.float("HUB_FLOW_CACHE_SECONDS", default=5.0)
+
 # --- Delivery -------------------------------------------------------------------------
 # Retries back off exponentially with jitter from the base delay up to the cap, until an
 # event is older than the maximum age; then it is failed (and replayable in the admin).

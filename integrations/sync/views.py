@@ -1,14 +1,22 @@
-"""The RDESK intake endpoint: one view serving every flow's path."""
+"""The RDESK intake endpoint: one view serving every flow's path, and only those.
+
+A plain Django view, not DRF's: the intake reads the body raw and answers fixed JSON, and
+DRF's request wrapping and content negotiation would be most of its cost per request.
+"""
+
+import json
 
 from django.conf import settings
-from django.http import Http404
+from django.http import HttpResponse
 from django.utils import translation
-from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 
+from integrations.sync.flow_routes import flow_route
 from integrations.sync.intake import IntakeRequest, request_receive
-from integrations.sync.models import Flow
+
+NOT_FOUND = {"status": "error", "error": "not_found", "detail": "No flow serves this path."}
 
 
 def _remote_addr(request) -> str | None:
@@ -26,46 +34,54 @@ def _content_length(request) -> int:
         return 0
 
 
-class IntakeView(APIView):
-    """POST a JSON array of items (or one item) to a flow's path; answers {"status":"ok"}."""
+def json_response(status: int, body: dict, **headers) -> HttpResponse:
+    """``body`` as compact JSON, byte for byte what the old service sent."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return HttpResponse(content, status=status, content_type="application/json", headers=headers)
 
-    # RDESK does not sign or authenticate its calls; the body is read raw, not parsed here.
-    authentication_classes = []
-    permission_classes = [AllowAny]
-    parser_classes = []
 
-    def dispatch(self, request, *args, **kwargs):
-        # RDESK reads the old service's English answers: DRF's own errors (405 for a GET,
-        # 404) must not follow the admin's language into the contract.
+@method_decorator(csrf_exempt, name="dispatch")
+class IntakeView(View):
+    """POST a JSON array of items (or one item) to a flow's path; answers {"status":"ok"}.
+
+    Paths no flow serves are not found whatever the method (a browser's /favicon.ico, a
+    scanner's probe); a flow's path takes POST only.
+    """
+
+    def dispatch(self, request, endpoint: str):
+        # RDESK reads the old service's English answers, whatever the admin's language.
         with translation.override("en"):
-            response = super().dispatch(request, *args, **kwargs)
+            response = self._answer(request, f"/{endpoint}")
         response.headers["Content-Language"] = "en"
         return response
 
-    def http_method_not_allowed(self, request, *args, **kwargs):
-        # A GET of a path no flow serves (a browser's /favicon.ico) is not found, as it was
-        # on the old service; 405 is for a flow's own path.
-        if not Flow.objects.filter(endpoint_path=f"/{kwargs.get('endpoint', '')}").exists():
-            raise Http404("No flow serves this path.")
-        return super().http_method_not_allowed(request, *args, **kwargs)
-
-    def post(self, request, endpoint: str):
-        try:
-            flow = Flow.objects.get(endpoint_path=f"/{endpoint}")
-        except Flow.DoesNotExist as error:
-            raise Http404("No flow serves this path.") from error
+    def _answer(self, request, path: str) -> HttpResponse:
+        route = flow_route(path)
+        if route is None:
+            return json_response(404, NOT_FOUND)
+        if request.method != "POST":
+            return json_response(
+                405,
+                {
+                    "status": "error",
+                    "error": "method_not_allowed",
+                    "detail": "Only POST is allowed on this path.",
+                },
+                Allow="POST",
+            )
+        flow, path_token = route
         limit = settings.HUB_MAX_BODY_BYTES
-        stream = request.stream
-        body = stream.read(limit + 1) if stream is not None else b""
         status, payload = request_receive(
             flow=flow,
             request=IntakeRequest(
-                body=body,
+                body=request.read(limit + 1),
                 content_type=request.META.get("CONTENT_TYPE", ""),
                 content_length=_content_length(request),
                 headers=dict(request.headers),
                 remote_addr=_remote_addr(request),
                 max_bytes=limit,
+                max_items=settings.HUB_MAX_ITEMS_PER_REQUEST,
+                path_token=path_token,
             ),
         )
-        return Response(payload, status=status)
+        return json_response(status, payload)
