@@ -1,4 +1,4 @@
-"""Items that do not fit their flow's schema are refused at the door: 422, stored, no values echoed."""
+"""Items that do not fit their flow's schema are refused at the door, stored, values unechoed."""
 
 import json
 import logging
