@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    # The intake's OpenAPI description (integrations/sync/openapi.py).
+    "drf_spectacular",
     "django_celery_beat",
     # Who changed which flow, mapping or account, and what: one row per change, kept by
     # a maintained app rather than hand-written signal handlers.
@@ -101,6 +103,37 @@ STATIC_ROOT = VAR_DIR / "static"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- OpenAPI description of the intake (drf-spectacular) --------------------------------
+# Served at /api/schema/ to staff users; `manage.py spectacular --file intake.yaml` writes
+# it for anyone else. It describes the flows' paths as they are in the database.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "amo-hub intake",
+    "DESCRIPTION": (
+        "The endpoints RDESK posts its webhooks to. Every answer is JSON in English; a "
+        'stored body is answered 200 {"status":"ok"}.'
+    ),
+    "VERSION": "1",
+    "PREPROCESSING_HOOKS": ["integrations.sync.openapi.intake_endpoints"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "tokenQuery": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "The flow's secret token as ?token=...; or in the path.",
+            },
+            "basicAuth": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "The flow's user and password (https://user:password@host/...).",
+            },
+        }
+    },
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
 }
 
 # --- Logging: one JSON object per line, secrets never passed in -----------------------

@@ -1,8 +1,10 @@
-"""URL configuration: admin, the AmoCRM OAuth callback, and the RDESK intake endpoints."""
+"""URL configuration: admin, the AmoCRM OAuth callback, the intake's OpenAPI description,
+and the RDESK intake endpoints."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 import hub.admin_site  # noqa: F401  (sets the admin site up before its URLs are built)
 from integrations.sync.admin.preview import preview_urls
@@ -16,6 +18,8 @@ urlpatterns = [
     path("amocrm/", include("integrations.amocrm.urls")),
     # The admin's language switch (Django's set_language view).
     path("i18n/", include("django.conf.urls.i18n")),
+    # The intake's OpenAPI description (staff only; also `manage.py spectacular`).
+    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     # Last: intake endpoints are whatever paths the flows name (e.g. /zdrav/booked).
     path("", include("integrations.sync.urls")),
 ]
