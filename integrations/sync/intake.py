@@ -8,7 +8,6 @@ an in-process cache (``flow_routes``) and the items are validated in memory.
 """
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from integrations.sync.delivery import events_enqueue
 from integrations.sync.item_errors import errors_summary, item_errors
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import EventStatus, Flow, InboundEvent
+from integrations.sync.storable_json import NotStorable, json_parse, text_storable
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def _body_parse(request: IntakeRequest) -> tuple[object, list[dict]]:
     if not text.strip():
         raise IntakeRefused(400, "malformed_json", "Body is empty; expected JSON.")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise IntakeRefused(400, "malformed_json", f"Body is not valid JSON: {error}.") from error
+        data = json_parse(text)
+    except NotStorable as error:
+        raise IntakeRefused(400, "malformed_json", str(error)) from error
     items = data if isinstance(data, list) else [data]
     if not items:
         raise IntakeRefused(400, "empty_batch", "The array is empty; nothing to deliver.", data)
@@ -197,7 +197,11 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
         "flow": flow,
         "received_at": now,
         "remote_addr": request.remote_addr,
-        "headers": {k: v for k, v in request.headers.items() if k.lower() not in _UNSTORED_HEADERS},
+        "headers": {
+            text_storable(name): text_storable(value)
+            for name, value in request.headers.items()
+            if name.lower() not in _UNSTORED_HEADERS
+        },
         "raw_body": stored,
         "body_hash": hashlib.sha256(stored).hexdigest(),
     }
@@ -208,7 +212,7 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
             **common,
             payload=refusal.payload,
             status=EventStatus.REJECTED,
-            last_error=refusal.reason,
+            last_error=text_storable(refusal.reason),
         )
         # The code only: the detail may describe what was sent.
         logger.warning(

@@ -4,6 +4,7 @@ A plain Django view, not DRF's: the intake reads the body raw and answers fixed 
 DRF's request wrapping and content negotiation would be most of its cost per request.
 """
 
+import ipaddress
 import json
 
 from django.conf import settings
@@ -21,10 +22,19 @@ NOT_FOUND = {"status": "error", "error": "not_found", "detail": "No flow serves 
 
 def _remote_addr(request) -> str | None:
     if settings.HUB_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+        # Only an address is stored (the column takes nothing else); junk is not one.
+        if _is_address(forwarded):
+            return forwarded
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _content_length(request) -> int:

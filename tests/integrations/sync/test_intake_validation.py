@@ -1,4 +1,4 @@
-"""Items that do not fit their flow's schema are refused at the door, stored, values unechoed."""
+"""Invalid items are refused at the door: 422 per item and field, stored, no values echoed."""
 
 import json
 import logging
@@ -221,3 +221,55 @@ def test_an_accepted_request_reads_no_flow_and_inserts_all_items_at_once(client,
     assert len(intake) == 1
     assert intake[0].startswith('INSERT INTO "sync_inboundevent"')
     assert InboundEvent.objects.count() == 2
+
+
+# --- bodies Python parses but PostgreSQL cannot store ------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'[{"id": NaN}]', "Body is not valid JSON: NaN is not a JSON number."),
+        (b"[1e400]", "Body is not valid JSON: a number is too large to store."),
+        (b"[" * 3000, "Body is not valid JSON: it is nested too deeply."),
+        (
+            b'[{"name": "\\u0000"}]',
+            "Body is not valid JSON here: a string holds \\u0000 or an unpaired surrogate, "
+            "which cannot be stored.",
+        ),
+        (
+            b'[{"\\ud800": 1}]',
+            "Body is not valid JSON here: a string holds \\u0000 or an unpaired surrogate, "
+            "which cannot be stored.",
+        ),
+    ],
+)
+def test_json_that_postgresql_cannot_store_is_refused_400_and_stored_raw(client, db, body, detail):
+    response = post(client, body)
+
+    assert response.status_code == 400
+    assert response.json() == {"status": "error", "error": "malformed_json", "detail": detail}
+    event = only_event()
+    assert (event.status, event.last_error, event.payload) == (EventStatus.REJECTED, detail, None)
+    assert bytes(event.raw_body) == body
+
+
+@pytest.mark.postgres
+def test_a_nul_in_a_header_or_the_content_type_is_left_out_of_what_is_stored(client, db):
+    response = client.post(
+        BOOKED, b"[]", content_type="text/pl\x00ain", headers={"X-Trace": "a\x00b"}
+    )
+
+    assert response.status_code == 415
+    event = only_event()
+    assert event.headers["X-Trace"] == "ab"
+    assert event.last_error == "Content-Type must be application/json, got 'text/plain'."
+
+
+def test_a_forwarded_value_that_is_no_address_is_not_stored_as_one(client, db, settings):
+    settings.HUB_TRUST_X_FORWARDED_FOR = True
+
+    post(client, fixture_bytes("rdesk/rdesk-booked.json"), headers={"X-Forwarded-For": "junk"})
+
+    assert only_event().remote_addr == "127.0.0.1"
