@@ -75,7 +75,7 @@ class IntakeView(View):
                 {
                     "status": "error",
                     "error": "method_not_allowed",
-                    "detail": "Only POST is allowed on this path.",
+                    "detail": f'Method "{request.method}" not allowed.',
                 },
                 Allow="POST",
             )
