@@ -11,7 +11,7 @@ NOT_FOUND = {"status": "error", "error": "not_found", "detail": "No flow serves 
 
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete", "options"])
-@pytest.mark.parametrize("path", ["/healthz", "/favicon.ico", "/zdrav/unknown", "/zdrav"])
+@pytest.mark.parametrize("path", ["/robots.txt", "/favicon.ico", "/zdrav/unknown", "/zdrav"])
 def test_a_path_no_flow_serves_is_not_found_for_every_method(client, db, method, path):
     response = getattr(client, method)(path)
 
