@@ -5,6 +5,8 @@ before it serves anything.
 """
 
 from auditlog.models import LogEntry
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat import admin as beat_admin
@@ -60,6 +62,19 @@ BEAT_ADMINS = {
 }
 for _model, _model_admin in BEAT_ADMINS.items():
     superusers_only(_model, _model_admin)
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    # axes' own "clean up expired attempts" action fails outside a login request (8.3.1);
+    # deleting attempts lifts their lockout, and `manage.py axes_reset` clears them all.
+    actions = []
+
+
+# Login attempts and lockouts (django-axes) name people and their addresses: only
+# superusers see them, or delete an attempt to lift a lockout.
+superusers_only(AccessAttempt, AccessAttemptAdmin)
+for _model in (AccessLog, AccessFailureLog):
+    superusers_only(_model, type(admin.site._registry[_model]))
 
 
 def strict_actions(model) -> None:

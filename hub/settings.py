@@ -4,9 +4,12 @@ Defaults give the embedded mode: SQLite, a broker on the file system, no server 
 Production sets ``DATABASE_URL`` (PostgreSQL) and ``CELERY_BROKER_URL`` (Redis).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+
+from hub.secret_settings import SecretSettings, https_origins
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -15,11 +18,30 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# --- Mode and secrets -----------------------------------------------------------------
+# Embedded mode (no DATABASE_URL: SQLite, `make run`) runs with no set-up; anything else is
+# production, where a missing secret stops the start with one message naming it. A secret
+# left unset is read from the file of its name in HUB_SECRETS_DIR (a volume filled once by
+# `python -m hub.secrets_init DIR`), so the old service's .env works as it is.
+EMBEDDED = not env("DATABASE_URL", default="")
+_secrets = SecretSettings(env, embedded=EMBEDDED, secrets_dir=env("HUB_SECRETS_DIR", default=""))
+SECRET_KEY = _secrets.value(
+    "SECRET_KEY", file="secret_key", embedded_default="embedded-mode-only-not-a-secret"
+)
+# Fernet keys for the secrets stored in the database (hub/encryption.py): the first
+# encrypts, all decrypt. Embedded with none set: one is generated into this file on first use.
+HUB_ENCRYPTION_KEYS = _secrets.fernet_keys("HUB_ENCRYPTION_KEYS", file="encryption_keys")
+HUB_ENCRYPTION_KEY_FILE = VAR_DIR / "encryption.key" if EMBEDDED else None
+_secrets.check()
+
 # --- Django ---------------------------------------------------------------------------
-SECRET_KEY = env("SECRET_KEY", default="embedded-mode-only-not-a-secret")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Unless set: https://NGX_SERVER_NAME[:HOST_PORT], the origin browsers send through nginx.
+CSRF_TRUSTED_ORIGINS = env.list(
+    "CSRF_TRUSTED_ORIGINS",
+    default=https_origins(env("NGX_SERVER_NAME", default=""), env("HOST_PORT", default="")),
+)
 # nginx terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -38,6 +60,8 @@ INSTALLED_APPS = [
     # Who changed which flow, mapping or account, and what: one row per change, kept by
     # a maintained app rather than hand-written signal handlers.
     "auditlog",
+    # Admin login throttling: failures counted per user name and address, then a lockout.
+    "axes",
     "integrations.amocrm",
     "integrations.sync",
 ]
@@ -54,6 +78,14 @@ MIDDLEWARE = [
     "hub.middleware.AccountTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a refused (locked out) login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -75,7 +107,12 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"),
+    "default": env.db_url_config(
+        _secrets.database_url(
+            env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"),
+            password_file="postgres_password",
+        )
+    ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker share the file: wait for the lock instead of failing.
@@ -199,16 +236,63 @@ CELERY_BEAT_SCHEDULE = {
 # Who changed the configuration. Secrets are left out of the log entirely.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "amocrm.account", "exclude_fields": ["client_secret", "long_lived_token"]},
-    "sync.flow",
+    # Digests of intake secrets are no one's reading; the history says when they changed.
+    {
+        "model": "sync.flow",
+        "exclude_fields": [
+            "intake_token_digest",
+            "intake_previous_token_digest",
+            "intake_basic_password_digest",
+        ],
+    },
     "sync.fieldmapping",
     "sync.flowstatusmapping",
 )
+
+# --- HTTPS (production is reached through nginx, which terminates TLS) ---------------
+# Redirect plain HTTP, send HSTS, keep the session and CSRF cookies to HTTPS. Off in the
+# embedded mode (http://127.0.0.1); HUB_HTTPS=false turns all of it off elsewhere.
+HUB_HTTPS = env.bool("HUB_HTTPS", default=not EMBEDDED)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HUB_HTTPS)
+# The health checks and the metrics scraper call the container itself over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HUB_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HUB_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HUB_HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HUB_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HUB_HTTPS)
+
+# --- Admin login throttling (django-axes) ----------------------------------------------
+# After this many failed logins for one user name from one address, that pair is locked
+# out for the cool-off (minutes); `manage.py axes_reset` lifts every lockout at once.
+AXES_FAILURE_LIMIT = env.int("HUB_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("HUB_LOGIN_COOLOFF", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+# The address behind nginx: X-Forwarded-For only from a trusted proxy (hub/login_address.py).
+AXES_CLIENT_IP_CALLABLE = "hub.login_address.login_address"
+# axes' log lines would name the user and the address: logs carry neither.
+AXES_CLIENT_STR_CALLABLE = "hub.login_address.login_client_str"
 
 # --- Intake (RDESK webhooks) ----------------------------------------------------------
 # Bodies above this many bytes are refused with 413 (and stored, truncated, as rejected).
 HUB_MAX_BODY_BYTES = env.int("HUB_MAX_BODY_BYTES", default=1024 * 1024)
 # Behind nginx the caller's address is in X-Forwarded-For; trust it only when told.
 HUB_TRUST_X_FORWARDED_FOR = env.bool("HUB_TRUST_X_FORWARDED_FOR", default=False)
+
+# --- Intake security (integrations/sync/intake_auth.py) --------------------------------
+# The proxies (CIDRs) whose X-Forwarded-For is believed: behind them the caller is the
+# right-most entry that is not one of them. HUB_TRUST_X_FORWARDED_FOR=true (deprecated)
+# believes any peer's header instead and takes its left-most entry.
+HUB_TRUSTED_PROXIES = env.list("HUB_TRUSTED_PROXIES", default=[])
+# Seconds a replaced intake token is still accepted after "rotate" (default 7 days).
+HUB_INTAKE_TOKEN_GRACE = env.float("HUB_INTAKE_TOKEN_GRACE", default=7 * 24 * 3600.0)
+# Of a request refused for its credentials or address, only this many bytes are kept.
+HUB_REJECTED_BODY_BYTES = env.int("HUB_REJECTED_BODY_BYTES", default=4096)
+# The hub's public address, for the intake URLs the admin shows (default: the address
+# the admin was opened at), e.g. https://hub.example.ru.
+HUB_INTAKE_BASE_URL = env("HUB_INTAKE_BASE_URL", default="")
 
 # --- Intake validation and routing --------------------------------------------------------
 # Requests with more items than this are refused with 413 (and stored as rejected).

@@ -7,11 +7,13 @@ services, saying why. With ``HUB_REQUIRE_SERVICES=1`` (CI) a missing service is 
 """
 
 import os
+import secrets
 import shutil
 import socket
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 
 # Each run gets its own database (pytest-django prefixes ``test_``) and its own Redis keys
 # (broker queues and rate-limit windows), so two runs on one machine never meet.
@@ -51,6 +53,11 @@ def _choose() -> dict[str, str]:
     # The real broker when there is one, so end-to-end tests reach a real worker.
     os.environ.setdefault("CELERY_BROKER_URL", redis_url or "memory://")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # A PostgreSQL URL is the production mode, which needs its secrets set; tests reach the
+    # hub over plain HTTP (test client, live server), so no HTTPS redirect or secure cookies.
+    os.environ.setdefault("SECRET_KEY", f"test-only-{secrets.token_urlsafe(50)}")
+    os.environ.setdefault("HUB_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    os.environ.setdefault("HUB_HTTPS", "false")
     if not shutil.which(CHROMIUM):
         fallbacks["chromium"] = f"Chromium is not installed at {CHROMIUM}"
     else:

@@ -5,6 +5,7 @@ from django.utils import timezone as django_timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from hub.encryption import EncryptedTextField
 from integrations.amocrm.encoding import FieldType
 
 
@@ -31,13 +32,14 @@ class Account(models.Model):
         ),
     )
     client_id = models.CharField(_("integration ID"), max_length=100, blank=True)
-    client_secret = models.CharField(_("client secret"), max_length=200, blank=True)
+    # Secrets are encrypted at rest (hub/encryption.py).
+    client_secret = EncryptedTextField(_("client secret"), blank=True)
     redirect_uri = models.URLField(
         _("redirect URI"),
         blank=True,
         help_text=_("Must match the integration's redirect link character for character."),
     )
-    long_lived_token = models.TextField(
+    long_lived_token = EncryptedTextField(
         _("long-lived token"),
         blank=True,
         help_text=_("For private integrations: used instead of OAuth tokens when set."),
@@ -83,8 +85,8 @@ class Token(models.Model):
     account = models.OneToOneField(
         Account, on_delete=models.CASCADE, related_name="token", verbose_name=_("account")
     )
-    access_token = models.TextField(_("access token"))
-    refresh_token = models.TextField(_("refresh token"), blank=True)
+    access_token = EncryptedTextField(_("access token"))
+    refresh_token = EncryptedTextField(_("refresh token"), blank=True)
     expires_at = models.DateTimeField(_("expires at"))
     refreshed_at = models.DateTimeField(_("refreshed at"), default=django_timezone.now)
 

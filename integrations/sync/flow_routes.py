@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from django.db import transaction
 
+from integrations.sync.intake_auth import path_flow
 from integrations.sync.models import Flow
 
 _lock = threading.Lock()
@@ -23,18 +24,12 @@ _generation = 0
 
 
 def flow_route(path: str) -> tuple[Flow, str] | None:
-    """The flow serving ``path`` and the token segment after its path ("" if none).
+    """The flow serving ``path`` and the token the path carries ("" for none), or None.
 
-    ``/zdrav/booked`` is the flow's own path; ``/zdrav/booked/<token>`` reaches the same
-    flow with ``<token>`` (one segment) for the flow's authentication to judge.
+    ``/zdrav/booked`` is the flow's own path; ``/zdrav/booked/<token>`` (one segment) is
+    its token form, served to flows that have a token (``intake_auth.path_flow``).
     """
-    flows = _flows()
-    flow = flows.get(path)
-    if flow is not None:
-        return flow, ""
-    head, _, token = path.rpartition("/")
-    flow = flows.get(head) if head and token else None
-    return (flow, token) if flow is not None else None
+    return path_flow(path, _flows())
 
 
 def flow_routes_forget(**kwargs) -> None:

@@ -11,11 +11,13 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
 from integrations.rdesk.schemas import PayloadInvalid, payload_validate
 from integrations.sync.delivery import events_enqueue
+from integrations.sync.intake_auth import request_authenticate
 from integrations.sync.item_errors import errors_summary, item_errors
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import EventStatus, Flow, InboundEvent
@@ -39,8 +41,10 @@ class IntakeRequest:
     remote_addr: str | None
     max_bytes: int
     max_items: int
-    # The path's last segment when the flow was reached at ``<endpoint path>/<token>``.
+    # What may authenticate the caller (intake_auth.py); never stored.
     path_token: str = ""
+    query_token: str = ""
+    authorization: str = ""
 
 
 class IntakeRefused(Exception):
@@ -192,7 +196,10 @@ def _identifier(item: dict, key: str) -> str:
 def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
     """Stores the request as events and schedules delivery; returns (HTTP status, body)."""
     now = timezone.now()
-    stored = request.body[: request.max_bytes]
+    refusal = request_authenticate(flow, request, now=now)
+    # A caller who may not post does not get to fill the disk: only its body's start is kept.
+    limit = request.max_bytes if refusal is None else settings.HUB_REJECTED_BODY_BYTES
+    stored = request.body[:limit]
     common = {
         "flow": flow,
         "received_at": now,
@@ -206,6 +213,8 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
         "body_hash": hashlib.sha256(stored).hexdigest(),
     }
     try:
+        if refusal is not None:
+            raise refusal
         items = items_accept(kind=flow.kind, request=request)
     except IntakeRefused as refusal:
         event = InboundEvent.objects.create(

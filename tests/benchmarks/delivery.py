@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -27,11 +28,18 @@ import threading
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 RUN = f"bench{os.getpid()}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# A PostgreSQL URL is the production mode, which needs its secrets (the worker started
+# below inherits them); the requests go over plain HTTP.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("HUB_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("HUB_HTTPS", "false")
 os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/amohub_{RUN}")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/11")
 os.environ.setdefault("HUB_REDIS_PREFIX", f"amohub-{RUN}:")

@@ -18,15 +18,23 @@ import multiprocessing
 import os
 import pstats
 import resource
+import secrets
 import sys
 import time
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 RUN = f"drain{os.getpid()}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Any DATABASE_URL is the production mode, which needs its secrets; the requests go over
+# plain HTTP.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("HUB_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("HUB_HTTPS", "false")
 os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/amohub_{RUN}")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ["AMOCRM_RATE_REDIS_URL"] = ""

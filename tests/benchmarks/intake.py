@@ -15,15 +15,23 @@ It creates (and then drops) its own database, so it never touches real data.
 import argparse
 import os
 import resource
+import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Any DATABASE_URL is the production mode, which needs its secrets; the requests go over
+# plain HTTP.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("HUB_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("HUB_HTTPS", "false")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 from auditlog.models import LogEntry
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -103,6 +104,10 @@ def superusers_only(info: str) -> dict[str, frozenset]:
     return model_pages(info, view=SUPERUSER, add=SUPERUSER, change=SUPERUSER, delete=SUPERUSER)
 
 
+def login_records(info: str) -> dict[str, frozenset]:
+    return model_pages(info, view=SUPERUSER, add=NOBODY, change=SUPERUSER, delete=SUPERUSER)
+
+
 URLS: dict[str, frozenset] = {
     "GET admin:index": STAFF,
     "GET admin:app_list auth": SUPERUSER,
@@ -120,6 +125,12 @@ URLS: dict[str, frozenset] = {
     **superusers_only("django_celery_beat_crontabschedule"),
     **superusers_only("django_celery_beat_solarschedule"),
     **superusers_only("django_celery_beat_intervalschedule"),
+    # Login attempts and lockouts (django-axes) name people and addresses: superusers only;
+    # axes itself writes them, so nobody adds one.
+    "GET admin:app_list axes": SUPERUSER,
+    **login_records("axes_accessattempt"),
+    **login_records("axes_accesslog"),
+    **login_records("axes_accessfailurelog"),
     # Who changed the configuration: read-only for everyone.
     **audit_trail("auditlog_logentry"),
     # AmoCRM accounts and what the hub fetched of them.
@@ -138,6 +149,7 @@ URLS: dict[str, frozenset] = {
     **configuration("sync_flow"),
     "GET admin:sync_flow_preview": PREVIEW,
     "POST admin:sync_flow_preview": PREVIEW,
+    "POST admin:sync_flow_intake_security": CONFIGURE,  # sync.change_flow
     **configuration("sync_fieldmapping"),
     **configuration("sync_flowstatusmapping"),
     **configuration("sync_leadalias"),
@@ -166,6 +178,9 @@ ACTIONS: dict[str, frozenset] = {
     "django_celery_beat_solarschedule.delete_selected": SUPERUSER,
     "django_celery_beat_intervalschedule.delete_selected": SUPERUSER,
     "auditlog_logentry.delete_selected": NOBODY,
+    "axes_accessattempt.delete_selected": SUPERUSER,
+    "axes_accesslog.delete_selected": SUPERUSER,
+    "axes_accessfailurelog.delete_selected": SUPERUSER,
     "amocrm_account.delete_selected": CONFIGURE,
     "amocrm_account.test_connection": CONNECT,
     "amocrm_account.refresh_catalogue": CONFIGURE,  # amocrm.change_account
@@ -501,6 +516,13 @@ def world_build() -> World:
         ),
         "django_celery_beat.clockedschedule": beat.ClockedSchedule.objects.create(
             clocked_time=timezone.now() + timedelta(days=1)
+        ),
+        "axes.accessattempt": AccessAttempt.objects.create(
+            username="someone", ip_address="198.51.100.7", failures_since_start=1
+        ),
+        "axes.accesslog": AccessLog.objects.create(username="someone", ip_address="198.51.100.7"),
+        "axes.accessfailurelog": AccessFailureLog.objects.create(
+            username="someone", ip_address="198.51.100.7"
         ),
         # A task no worker knows: running it sends nothing.
         "django_celery_beat.periodictask": beat.PeriodicTask.objects.create(

@@ -8,6 +8,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from hub.admin_actions import HubModelAdmin
+from integrations.sync.admin.flows_security import FlowIntakeSecurity
 from integrations.sync.admin.forms import (
     FieldMappingForm,
     FieldMappingFormSet,
@@ -87,8 +88,16 @@ class FlowStatusMappingInline(admin.TabularInline):
 
 
 @admin.register(Flow)
-class FlowAdmin(HubModelAdmin):
-    list_display = ["name", "kind", "endpoint_path", "account", "enabled", "mock_lead_id"]
+class FlowAdmin(FlowIntakeSecurity, HubModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "endpoint_path",
+        "account",
+        "enabled",
+        "mock_lead_id",
+        "intake_security",
+    ]
     list_filter = ["kind", "enabled", "mock_lead_id", "account"]
     search_fields = ["name", "endpoint_path"]
     inlines = [FieldMappingInline, FlowStatusMappingInline]
@@ -106,7 +115,9 @@ class FlowAdmin(HubModelAdmin):
                 ),
             },
         ),
+        FlowIntakeSecurity.intake_fieldset,
     ]
+    readonly_fields = FlowIntakeSecurity.intake_readonly_fields
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None:

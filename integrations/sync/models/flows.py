@@ -1,6 +1,7 @@
 """Flows: an intake endpoint and how its payloads become lead updates (mappings, stages)."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -69,6 +70,44 @@ class Flow(models.Model):
         blank=True,
         help_text=_("Status for created mock leads; empty: the first one."),
     )
+    # Intake security (integrations/sync/intake_auth.py). Only digests of the secrets are
+    # kept: the hub shows a token or password once, when it makes it.
+    intake_token_digest = models.CharField(
+        _("intake token digest"), max_length=64, blank=True, editable=False
+    )
+    intake_previous_token_digest = models.CharField(
+        _("previous intake token digest"), max_length=64, blank=True, editable=False
+    )
+    intake_previous_token_valid_until = models.DateTimeField(
+        _("previous intake token valid until"), null=True, blank=True, editable=False
+    )
+    intake_basic_username = models.CharField(
+        _("HTTP Basic username"),
+        max_length=150,
+        blank=True,
+        # It goes into the URL given to RDESK (https://user:password@host/...) as typed.
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9._~-]+$",
+                _("Use only Latin letters, digits and . _ ~ - (it goes into a URL)."),
+            )
+        ],
+        help_text=_(
+            "Asked for once a password is generated (button at the top of the page); "
+            "empty then: a name is made up."
+        ),
+    )
+    intake_basic_password_digest = models.CharField(
+        _("HTTP Basic password digest"), max_length=200, blank=True, editable=False
+    )
+    intake_allowed_networks = models.TextField(
+        _("allowed addresses"),
+        blank=True,
+        help_text=_(
+            "One IPv4 or IPv6 address or network (CIDR, e.g. 203.0.113.0/24) per line; text "
+            "after # is a comment. Empty: any address."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -80,9 +119,34 @@ class Flow(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def intake_is_open(self) -> bool:
+        """True when anyone who reaches the flow's path may post to it."""
+        from integrations.sync.intake_auth import network_entries
+
+        return not (
+            self.intake_token_digest
+            or self.intake_basic_password_digest
+            or network_entries(self.intake_allowed_networks)
+        )
+
     def clean(self):
+        from integrations.sync.intake_auth import networks_errors
+
         if not self.endpoint_path.startswith("/"):
             raise ValidationError({"endpoint_path": gettext("The path must start with '/'.")})
+        errors = networks_errors(self.intake_allowed_networks)
+        if errors:
+            raise ValidationError({"intake_allowed_networks": errors})
+        if self.intake_basic_password_digest and not self.intake_basic_username:
+            raise ValidationError(
+                {
+                    "intake_basic_username": gettext(
+                        "The flow has an HTTP Basic password: it needs a username. Remove "
+                        "the password first to stop asking for HTTP Basic credentials."
+                    )
+                }
+            )
         if self.mock_pipeline_id is not None or self.mock_status_id is not None:
             errors = stage_errors(
                 account_id=self.account_id,

@@ -4,6 +4,7 @@ import pytest
 
 from integrations.sync import flow_routes
 from integrations.sync.flow_routes import flow_route, flow_routes_forget
+from integrations.sync.intake_auth import flow_token_issue
 from integrations.sync.models import Flow, InboundEvent
 from tests.factories import FlowFactory
 
@@ -32,8 +33,11 @@ def test_other_methods_on_a_flows_path_are_answered_405_allowing_post(client, db
     assert not InboundEvent.objects.exists()
 
 
-def test_a_flows_path_with_a_token_segment_reaches_that_flow(db):
+def test_a_flows_path_with_a_token_segment_reaches_that_flow_if_it_has_a_token(db):
     flow = Flow.objects.get(endpoint_path="/zdrav/booked")
+    assert flow_route("/zdrav/booked/s3cret-token") is None
+
+    flow_token_issue(flow=flow)
 
     assert flow_route("/zdrav/booked/s3cret-token") == (flow, "s3cret-token")
     assert flow_route("/zdrav/booked") == (flow, "")
@@ -53,6 +57,7 @@ def test_the_token_segment_is_passed_to_the_intake(client, db, monkeypatch):
         return 200, {"status": "ok"}
 
     monkeypatch.setattr("integrations.sync.views.request_receive", receive)
+    flow_token_issue(flow=Flow.objects.get(endpoint_path="/zdrav/mc"))
 
     client.post("/zdrav/mc/abc123", b"[]", content_type="application/json")
 

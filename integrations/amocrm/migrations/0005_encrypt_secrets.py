@@ -1,0 +1,80 @@
+"""The client secret, long-lived token and OAuth pair are encrypted at rest.
+
+The columns become text (a Fernet token is longer than the value), then every plaintext
+value is encrypted in place; a value already encrypted is left alone, so the migration
+can be rerun. Reversing it decrypts the values again (every key in use must be set).
+"""
+
+from django.db import migrations
+
+import hub.encryption
+from hub.encryption import secret_decrypt, secret_encrypt, secret_is_encrypted
+
+SECRET_COLUMNS = {
+    "account": ["client_secret", "long_lived_token"],
+    "token": ["access_token", "refresh_token"],
+}
+
+
+def _encrypt(value: str) -> str:
+    return value if secret_is_encrypted(value) else secret_encrypt(value)
+
+
+def _rewrite(apps, schema_editor, change) -> None:
+    # Raw SQL: the model's field would decrypt on read, which plaintext cannot survive.
+    connection = schema_editor.connection
+    quote = connection.ops.quote_name
+    for model_name, columns in SECRET_COLUMNS.items():
+        table = quote(apps.get_model("amocrm", model_name)._meta.db_table)
+        selected = ", ".join(quote(column) for column in columns)
+        assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, {selected} FROM {table}")
+            for pk, *values in cursor.fetchall():
+                changed = [change(value) if value else value for value in values]
+                if changed != values:
+                    cursor.execute(
+                        f"UPDATE {table} SET {assignments} WHERE id = %s", [*changed, pk]
+                    )
+
+
+def secrets_encrypt(apps, schema_editor) -> None:
+    _rewrite(apps, schema_editor, _encrypt)
+
+
+def secrets_decrypt(apps, schema_editor) -> None:
+    _rewrite(apps, schema_editor, secret_decrypt)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("amocrm", "0004_verbose_names"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="account",
+            name="client_secret",
+            field=hub.encryption.EncryptedTextField(blank=True, verbose_name="client secret"),
+        ),
+        migrations.AlterField(
+            model_name="account",
+            name="long_lived_token",
+            field=hub.encryption.EncryptedTextField(
+                blank=True,
+                help_text="For private integrations: used instead of OAuth tokens when set.",
+                verbose_name="long-lived token",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="token",
+            name="access_token",
+            field=hub.encryption.EncryptedTextField(verbose_name="access token"),
+        ),
+        migrations.AlterField(
+            model_name="token",
+            name="refresh_token",
+            field=hub.encryption.EncryptedTextField(blank=True, verbose_name="refresh token"),
+        ),
+        migrations.RunPython(secrets_encrypt, secrets_decrypt),
+    ]
