@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from integrations.rdesk.schemas import BookingSerializer
+from integrations.sync.intake_auth import flow_token_issue
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import EventStatus, Flow, InboundEvent
 from integrations.sync.revalidation import events_revalidate
@@ -245,3 +246,17 @@ def test_an_auditor_is_refused_the_action_by_the_server(auditor_client, schema_u
     assert list(InboundEvent.objects.values_list("pk", "last_error")) == [
         (event.pk, INVALID_REASON)
     ]
+
+
+def test_a_body_refused_for_a_missing_token_stays_rejected(client, db, schema_upgraded):
+    flow = Flow.objects.get(kind="booked")
+    flow_token_issue(flow=flow)
+    response = client.post(
+        "/zdrav/booked", fixture_bytes(UNKNOWN_STATUS), content_type="application/json"
+    )
+    assert response.status_code == 401
+
+    outcome = events_revalidate(events=everything())
+
+    assert (outcome.accepted, outcome.still_invalid) == ({}, [])
+    assert InboundEvent.objects.get().status == EventStatus.REJECTED
