@@ -169,6 +169,9 @@ SPECTACULAR_SETTINGS = {
             },
         }
     },
+    # The description reads the flows from the database, which `check --deploy` may run
+    # without (before the first start); tests/integrations/sync/test_openapi.py validates it.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
     "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
 }
