@@ -27,6 +27,10 @@ class HubLocaleMiddleware:
         return response
 
 
+# Health probes and metrics show no dates and must answer with the database down.
+UNZONED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 class AccountTimezoneMiddleware:
     """Shows dates in the AmoCRM account's zone (Europe/Moscow by default).
 
@@ -40,6 +44,8 @@ class AccountTimezoneMiddleware:
     def __call__(self, request):
         from integrations.amocrm.models import Account
 
+        if request.path in UNZONED_PATHS:
+            return self.get_response(request)
         zone = Account.objects.order_by("pk").values_list("timezone", flat=True).first()
         try:
             timezone.activate(zone or settings.TIME_ZONE)

@@ -4,6 +4,7 @@ Defaults give the embedded mode: SQLite, a broker on the file system, no server 
 Production sets ``DATABASE_URL`` (PostgreSQL) and ``CELERY_BROKER_URL`` (Redis).
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "axes",
     "integrations.amocrm",
     "integrations.sync",
+    "integrations.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -189,6 +191,8 @@ LOGGING = {
         # At DEBUG these log token requests and answers whole: client secret, codes, tokens.
         "requests_oauthlib": {"level": "INFO"},
         "oauthlib": {"level": "INFO"},
+        # At DEBUG urllib3 logs every request line, query string included.
+        "urllib3": {"level": "INFO"},
     },
 }
 
@@ -233,6 +237,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.amocrm.tasks.refresh_tokens",
         "schedule": env.float("AMOCRM_REFRESH_INTERVAL", default=3600.0),
     },
+    # Alerts: every minute, on short timeouts, apart from deliveries (see monitoring).
+    "evaluate-alerts": {
+        "task": "integrations.monitoring.tasks.evaluate_alerts",
+        "schedule": env.float("HUB_ALERT_INTERVAL", default=60.0),
+    },
+    "check-mappings": {
+        "task": "integrations.monitoring.tasks.check_mappings",
+        "schedule": env.float("HUB_MAPPING_CHECK_INTERVAL", default=24 * 3600.0),
+    },
+    "prune-events": {
+        "task": "integrations.sync.tasks.prune_events",
+        "schedule": env.float("HUB_RETENTION_INTERVAL", default=24 * 3600.0),
+    },
 }
 
 # --- Change history (django-auditlog) --------------------------------------------------
@@ -273,6 +290,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("HUB_LOGIN_COOLOFF", default=15.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+# Its start-up banner on every command is noise; lockouts are still logged.
+AXES_VERBOSE = False
 # The address behind nginx: X-Forwarded-For only from a trusted proxy (hub/login_address.py).
 AXES_CLIENT_IP_CALLABLE = "hub.login_address.login_address"
 # axes' log lines would name the user and the address: logs carry neither.
@@ -322,6 +341,16 @@ HUB_NUDGE_TTL = env.float("HUB_NUDGE_TTL", default=300.0)
 # Events waiting this long past their due time are re-enqueued by the sweeper.
 HUB_SWEEP_GRACE = env.float("HUB_SWEEP_GRACE", default=60.0)
 
+# --- Retention of personal data ------------------------------------------------------
+# After this many days an event's bodies (raw body, payload, headers, its attempts' requests
+# and answers) are replaced by a summary without personal data; ids, amounts, dates,
+# statuses and AmoCRM's status codes stay. Delivered and skipped events:
+HUB_RETENTION_DELIVERED_DAYS = env.int("HUB_RETENTION_DELIVERED_DAYS", default=90)
+# Failed and rejected ones are kept whole longer, for investigating and replaying them.
+HUB_RETENTION_FAILED_DAYS = env.int("HUB_RETENTION_FAILED_DAYS", default=180)
+# Events pruned per transaction: few enough that the locks are short and memory small.
+HUB_RETENTION_BATCH_SIZE = max(1, env.int("HUB_RETENTION_BATCH_SIZE", default=200))
+
 # --- AmoCRM ---------------------------------------------------------------------------
 # The old service's variables; `manage.py bootstrap_from_env` turns them into rows.
 AMO_SUBDOMAIN = env("AMO_SUBDOMAIN", default="")
@@ -354,3 +383,46 @@ AMOCRM_RATE_REDIS_URL = env(
     "AMOCRM_RATE_REDIS_URL",
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
 )
+
+# --- Monitoring: health, metrics, alerts (integrations/monitoring) -----------------------
+# /readyz fails when the oldest event due for delivery has waited longer than this.
+HUB_READY_BACKLOG_AGE = env.float("HUB_READY_BACKLOG_AGE", default=300.0)
+# Seconds /readyz waits for the broker before calling it down.
+HUB_READY_BROKER_TIMEOUT = env.float("HUB_READY_BROKER_TIMEOUT", default=2.0)
+# /metrics wants "Authorization: Bearer <token>" when set; unset, it answers only callers
+# on loopback or private addresses that came through no proxy (no X-Forwarded-For).
+HUB_METRICS_TOKEN = env("HUB_METRICS_TOKEN", default="")
+# Counters of every web and worker process go to files here (prometheus-client's
+# multiprocess mode); web and worker containers share the directory. Set before
+# prometheus_client is imported: it picks its mode then.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# Alert channels named in the environment work without any row in the admin.
+HUB_ALERT_EMAILS = env.list("HUB_ALERT_EMAILS", default=[])
+HUB_TELEGRAM_BOT_TOKEN = env("HUB_TELEGRAM_BOT_TOKEN", default="")
+HUB_TELEGRAM_CHAT_ID = env("HUB_TELEGRAM_CHAT_ID", default="")
+# (connect, read) seconds for each call to Telegram: a dead channel never holds alerts up.
+HUB_TELEGRAM_TIMEOUT = (
+    env.float("HUB_TELEGRAM_CONNECT_TIMEOUT", default=3.0),
+    env.float("HUB_TELEGRAM_READ_TIMEOUT", default=5.0),
+)
+HUB_TELEGRAM_API_URL = env("HUB_TELEGRAM_API_URL", default="https://api.telegram.org")
+# Seconds an SMTP server may take per alert e-mail.
+HUB_ALERT_EMAIL_TIMEOUT = env.float("HUB_ALERT_EMAIL_TIMEOUT", default=10.0)
+# AmoCRM revokes a refresh token at three months: warn this many days after its issue.
+HUB_ALERT_REFRESH_TOKEN_AGE_DAYS = env.int("HUB_ALERT_REFRESH_TOKEN_AGE_DAYS", default=80)
+# More than this many events failed within the window (seconds) is an incident.
+HUB_ALERT_FAILED_THRESHOLD = env.int("HUB_ALERT_FAILED_THRESHOLD", default=10)
+HUB_ALERT_FAILED_WINDOW = env.float("HUB_ALERT_FAILED_WINDOW", default=3600.0)
+# An event waiting for delivery longer than this (seconds since it arrived) is one.
+HUB_ALERT_BACKLOG_AGE = env.float("HUB_ALERT_BACKLOG_AGE", default=3600.0)
+# Django's mail settings, for the e-mail channel.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = HUB_ALERT_EMAIL_TIMEOUT
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="amo-hub@localhost")

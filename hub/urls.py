@@ -1,5 +1,5 @@
-"""URL configuration: admin, the AmoCRM OAuth callback, the intake's OpenAPI description,
-and the RDESK intake endpoints."""
+"""URL configuration: admin, the AmoCRM OAuth callback, health and metrics, the intake's
+OpenAPI description, and the RDESK intake endpoints."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -18,6 +18,8 @@ urlpatterns = [
     path("amocrm/", include("integrations.amocrm.urls")),
     # The admin's language switch (Django's set_language view).
     path("i18n/", include("django.conf.urls.i18n")),
+    # Health (/healthz, /readyz) and metrics (/metrics), ahead of the intake's paths.
+    path("", include("integrations.monitoring.urls")),
     # The intake's OpenAPI description (staff only; also `manage.py spectacular`).
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     # Last: intake endpoints are whatever paths the flows name (e.g. /zdrav/booked).

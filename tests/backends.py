@@ -6,10 +6,12 @@ falls back to SQLite and an in-memory broker and skips the tests that need the r
 services, saying why. With ``HUB_REQUIRE_SERVICES=1`` (CI) a missing service is an error.
 """
 
+import atexit
 import os
 import secrets
 import shutil
 import socket
+import tempfile
 from urllib.parse import urlsplit
 
 import pytest
@@ -58,6 +60,10 @@ def _choose() -> dict[str, str]:
     os.environ.setdefault("SECRET_KEY", f"test-only-{secrets.token_urlsafe(50)}")
     os.environ.setdefault("HUB_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     os.environ.setdefault("HUB_HTTPS", "false")
+    # Metrics files of this run's processes (the suite and its workers), removed after it.
+    metrics_dir = tempfile.mkdtemp(prefix=f"amohub-metrics-{RUN_ID}-")
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     if not shutil.which(CHROMIUM):
         fallbacks["chromium"] = f"Chromium is not installed at {CHROMIUM}"
     else:

@@ -36,6 +36,7 @@ from integrations.amocrm.errors import (
     Unavailable,
     ValidationFailed,
 )
+from integrations.monitoring import metrics
 
 __all__ = [
     "AmoCRMClient",
@@ -404,11 +405,13 @@ class AmoCRMClient:
             call.error_class = type(failure).__name__
             call.error_detail = failure.detail
         self.calls.append(call)
+        metrics.amocrm_call_observed(call)
         logger.info(
             "amocrm call",
             extra={
                 "method": call.method,
-                "url": call.url,
+                # Not the query: a search's words may be a guest's name or phone.
+                "url": call.url.split("?", 1)[0],
                 "status": call.status,
                 "duration_ms": call.duration_ms,
                 "error_class": call.error_class,

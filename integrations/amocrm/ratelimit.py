@@ -28,6 +28,8 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
+from integrations.monitoring import metrics
+
 # Takes a window slot (KEYS[1]) and, when KEYS[2] is given, the in-flight lock with it.
 # -1: another request is in flight; 0: taken; else the milliseconds until a slot frees up.
 _TAKE = """
@@ -117,10 +119,12 @@ class RedisRateLimiter:
             self.release(keys=keys[1:], args=[member])
 
     def _wait_for(self, keys: list[str], args: list) -> None:
-        deadline = time.monotonic() + self.max_wait
+        started = time.monotonic()
+        deadline = started + self.max_wait
         while True:
             wait_ms = self.take(keys=keys, args=args)
             if wait_ms == 0:
+                metrics.rate_wait_observed(time.monotonic() - started)
                 return
             wait = BUSY_POLL if wait_ms < 0 else wait_ms / 1000
             if time.monotonic() + wait > deadline:
@@ -158,12 +162,14 @@ class LocalRateLimiter:
     @contextmanager
     def slot(self, key: str) -> Iterator[None]:
         """The integration's turn: a window slot, and no other request in flight."""
+        started = time.monotonic()
         with self._lock:
             in_flight = self._in_flight.setdefault(key, threading.Lock())
         if not in_flight.acquire(timeout=self.max_wait):
             raise SlotTimeout(f"no AmoCRM request slot within {self.max_wait:.0f}s")
         try:
             self.acquire(key)
+            metrics.rate_wait_observed(time.monotonic() - started)
             yield
         finally:
             in_flight.release()

@@ -22,6 +22,7 @@ from integrations.amocrm.client import (
 from integrations.amocrm.models import Account, Token
 from integrations.amocrm.ratelimit import limiter_get
 from integrations.amocrm.signals import account_connected
+from integrations.monitoring import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,15 @@ class AccountTokens:
         except OAuthFailed as error:
             # Outside the transaction, so the disconnection is committed.
             account_disconnect(account=self.account, reason=f"Refresh refused: {error.detail}")
+            metrics.token_refresh_observed("refused")
             raise Unauthorized(error.detail, call=error.call, status=error.status) from error
+        except AmoCRMError:
+            metrics.token_refresh_observed("failed")
+            raise
         finally:
             for call in client.calls:
                 call_record(account=self.account, call=call)
+        metrics.token_refresh_observed("refreshed")
         logger.info("amocrm token refreshed", extra={"account": self.account.pk})
         return token.access_token
 

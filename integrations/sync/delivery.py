@@ -179,7 +179,10 @@ def claim_deliver(claim: Claim) -> tuple[dict[int, str], bool, float | None]:
                 )
                 outcomes.update(_sent_outcomes(sent))
         except Exception as error:  # an outage retries; a bug must not leave events stuck
-            logger.exception("delivery crashed", extra={"account": claim.account_id})
+            logger.exception(
+                "delivery crashed",
+                extra={"account": claim.account_id, "error_class": type(error).__name__},
+            )
             for event in claim.events:
                 outcomes.setdefault(event.pk, outcome_of_error(event, error))
         statuses, soonest = claim_finish(claim=claim, outcomes=outcomes, logs=plan.logs + sent.logs)

@@ -5,6 +5,10 @@ Everything derived from a payload (the raw body, the named values, the request s
 AmoCRM and its answer, error texts) is masked by value: every personal string found in
 the payload is replaced wherever it appears, so a copy can never slip through under a
 key the hub does not know.
+
+The same masker, ``removing`` hints, writes the summary that retention keeps of an old
+event (see ``retention.py``): every personal value becomes ``***``, no initials, no phone
+tail, and everything else (ids, amounts, dates, statuses) stays where it was.
 """
 
 import json
@@ -72,21 +76,37 @@ def _mask_for_key(key: str, value: str) -> str:
     return HIDDEN
 
 
-def _personal_pairs(value, key: str | None = None) -> Iterable[tuple[str, str]]:
+def _removed(key: str, value: str) -> str:
+    return HIDDEN
+
+
+def _personal_pairs(value, mask, key: str | None = None) -> Iterable[tuple[str, str]]:
     """(original, masked) for every personal scalar in a payload."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _personal_pairs(v, k)
+            yield from _personal_pairs(v, mask, k)
     elif isinstance(value, list):
         for item in value:
-            yield from _personal_pairs(item, key)
+            yield from _personal_pairs(item, mask, key)
     elif key in PERSONAL_KEYS and value not in (None, "", True, False):
         text = str(value).strip()
         if text:
-            yield text, _mask_for_key(key, text)
+            yield text, mask(key, text)
 
 
-def _variants(original: str, masked: str) -> Iterable[tuple[str, str]]:
+def _name_words(value, key: str | None = None) -> Iterable[str]:
+    """Each word of every name in a payload: a surname alone is still a person."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _name_words(v, k)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _name_words(item, key)
+    elif key in NAME_KEYS and isinstance(value, str):
+        yield from (word for word in _WORD.findall(value) if len(word) >= 3)
+
+
+def _variants(original: str, masked: str, removing: bool) -> Iterable[tuple[str, str]]:
     """Other spellings of a personal value that texts derived from the payload use."""
     # A phone also travels as bare digits.
     digits = re.sub(r"\D", "", original)
@@ -96,7 +116,8 @@ def _variants(original: str, masked: str) -> Iterable[tuple[str, str]]:
     date = _ISO_DATE.match(original)
     if date:
         year, month, day = date.groups()
-        yield f"{day}.{month}.{year}", birthday_mask(f"{day}.{month}.{year}")
+        russian = f"{day}.{month}.{year}"
+        yield russian, HIDDEN if removing else birthday_mask(russian)
     # A JSON text (an answer from AmoCRM, a body kept as text) may carry \u escapes.
     escaped = json.dumps(original)[1:-1]
     if escaped != original:
@@ -104,15 +125,24 @@ def _variants(original: str, masked: str) -> Iterable[tuple[str, str]]:
 
 
 class Masker:
-    """Masks one event's data; a disabled masker returns everything as it is."""
+    """Masks one event's data; a disabled masker returns everything as it is.
 
-    def __init__(self, payload, *, enabled: bool = True):
+    ``removing`` replaces every personal value by ``***`` instead of a mask that keeps a
+    hint (initials, a phone's last digits) for telling guests apart on a page, and also
+    each word of a name wherever it stands alone.
+    """
+
+    def __init__(self, payload, *, enabled: bool = True, removing: bool = False):
         self.enabled = enabled
         self._payload = payload
-        pairs = dict(_personal_pairs(payload)) if enabled else {}
+        self._mask = _removed if removing else _mask_for_key
+        pairs = dict(_personal_pairs(payload, self._mask)) if enabled else {}
         for original, masked in list(pairs.items()):
-            for variant, variant_masked in _variants(original, masked):
+            for variant, variant_masked in _variants(original, masked, removing):
                 pairs.setdefault(variant, variant_masked)
+        if enabled and removing:
+            for word in _name_words(payload):
+                pairs.setdefault(word, HIDDEN)
         # Longest first, so a full name is replaced before a shorter name inside it.
         self._pairs = sorted(pairs.items(), key=lambda pair: -len(pair[0]))
         self._pattern = (
@@ -121,6 +151,11 @@ class Masker:
             else None
         )
         self._masked = dict(self._pairs)
+
+    @property
+    def source(self):
+        """The payload (or list of payloads) whose personal values this masker knows."""
+        return self._payload
 
     @classmethod
     def for_user(cls, user, payload) -> "Masker":
@@ -153,7 +188,7 @@ class Masker:
         if isinstance(value, list):
             return [self._walk(item, key, by_key) for item in value]
         if by_key and key in PERSONAL_KEYS and value not in (None, "", True, False):
-            return _mask_for_key(key, str(value))
+            return self._mask(key, str(value))
         if isinstance(value, str):
             return self.text(value)
         return value
@@ -177,3 +212,16 @@ class Masker:
         except ValueError:
             return str(UNREADABLE_BODY)
         return json.dumps(self.json(parsed, by_key=True), ensure_ascii=False, indent=2)
+
+    def body(self, text: str, *, by_key: bool = False) -> str:
+        """A body kept as text, masked in place: JSON stays JSON of the same shape.
+
+        Parsing first undoes ``\\u`` escapes that would hide a value from the text masker.
+        """
+        if not self.enabled or not text:
+            return text
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return self.text(text)
+        return json.dumps(self.json(parsed, by_key=by_key), ensure_ascii=False)

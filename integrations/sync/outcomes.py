@@ -23,6 +23,7 @@ from integrations.amocrm.client import ApiCall
 from integrations.amocrm.models import Account
 from integrations.amocrm.ratelimit import SlotTimeout
 from integrations.amocrm.tokens import account_disconnect
+from integrations.monitoring import metrics
 from integrations.sync.claims import PENDING, Claim
 from integrations.sync.models import BatchCall, DeliveryAttempt, EventStatus, InboundEvent
 
@@ -166,6 +167,9 @@ def claim_finish(
         )
         rest = [e for e in changed if e.status != EventStatus.DELIVERED]
         written += kept.bulk_update(rest, [*_FIELDS, "updated_at"], batch_size=500)
+    metrics.deliveries_observed(
+        (e for e in changed if e.status == EventStatus.DELIVERED), delivered_at=now
+    )
     if written != len(changed):
         logger.warning(
             "claim partly lost: rows taken over were left alone",

@@ -57,7 +57,8 @@ def _chunk_replay(event_ids: list[int], *, user, source: str, now: datetime) -> 
     # Locked in id order, so two replays of overlapping sets cannot deadlock.
     events = list(
         InboundEvent.objects.select_for_update()
-        .filter(pk__in=event_ids, status__in=REPLAYABLE)
+        # A pruned event's payload no longer holds what was sent: it cannot be sent again.
+        .filter(pk__in=event_ids, status__in=REPLAYABLE, pruned_at__isnull=True)
         .order_by("pk")
         .values_list("pk", "status", "attempts")
     )

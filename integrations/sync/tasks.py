@@ -4,6 +4,7 @@ from celery import shared_task
 
 from integrations.sync.delivery import account_drain, event_deliver, events_sweep
 from integrations.sync.outcomes import TRANSIENT_ERRORS, retry_delay
+from integrations.sync.retention import events_prune
 
 
 @shared_task(bind=True, name="integrations.sync.tasks.drain_account", ignore_result=True)
@@ -28,3 +29,9 @@ def deliver_event(event_id: int) -> str | None:
 def sweep_stuck_events() -> int:
     """Nudges accounts whose events' delivery message was lost (run by beat)."""
     return events_sweep()
+
+
+@shared_task(name="integrations.sync.tasks.prune_events", ignore_result=True)
+def prune_events() -> dict[str, int]:
+    """Replaces old events' personal data by masked summaries (run by beat, daily)."""
+    return events_prune()

@@ -13,6 +13,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from integrations.monitoring.metrics import intake_answered
 from integrations.sync.flow_routes import flow_route
 from integrations.sync.intake import IntakeRequest, request_receive
 from integrations.sync.intake_auth import challenge_headers, request_client_address
@@ -45,19 +46,22 @@ class IntakeView(View):
     def dispatch(self, request, endpoint: str):
         # RDESK reads the old service's English answers, whatever the admin's language.
         with translation.override("en"):
-            response = self._answer(request, f"/{endpoint}")
+            flow_name, response = self._answer(request, f"/{endpoint}")
+        # By flow name (bounded, unlike paths); "" for paths no flow serves.
+        intake_answered(flow_name, response.status_code)
         response.headers["Content-Language"] = "en"
         # Django would log every 4xx with its path, which may hold the flow's token; the
         # intake logs its refusals itself, without it.
         response._has_been_logged = True
         return response
 
-    def _answer(self, request, path: str) -> HttpResponse:
+    def _answer(self, request, path: str) -> tuple[str, HttpResponse]:
         route = flow_route(path)
         if route is None:
-            return json_response(404, NOT_FOUND)
+            return "", json_response(404, NOT_FOUND)
+        flow, path_token = route
         if request.method != "POST":
-            return json_response(
+            return flow.name, json_response(
                 405,
                 {
                     "status": "error",
@@ -66,7 +70,6 @@ class IntakeView(View):
                 },
                 Allow="POST",
             )
-        flow, path_token = route
         limit = settings.HUB_MAX_BODY_BYTES
         status, payload = request_receive(
             flow=flow,
@@ -84,4 +87,4 @@ class IntakeView(View):
             ),
         )
         headers = challenge_headers(flow) if status == 401 else {}
-        return json_response(status, payload, **headers)
+        return flow.name, json_response(status, payload, **headers)

@@ -37,6 +37,7 @@ import hub.urls  # the site as served: some admins are set up where the URLs are
 from hub.admin_site import BEAT_ADMINS, SuperusersOnly
 from integrations.amocrm.models import Account, ApiCallRecord
 from integrations.amocrm.oauth import SESSION_KEY
+from integrations.monitoring.models import AlertChannel, Incident, SentAlert
 from integrations.sync.models import (
     BatchCall,
     BookingStatus,
@@ -72,6 +73,8 @@ OPERATE = frozenset({"operator", "hub_admin", "superuser"})
 CONFIGURE = frozenset({"hub_admin", "superuser"})
 SUPERUSER = frozenset({"superuser"})
 NOBODY = frozenset()
+# The alert history: hub admins and auditors (operators act on the dashboard instead).
+ALERTS = frozenset({"auditor", "hub_admin", "superuser"})
 
 PREVIEW = READ  # sync.preview_event
 EXPORT = OPERATE  # sync.export_events
@@ -163,6 +166,13 @@ URLS: dict[str, frozenset] = {
     **audit_trail("sync_batchcall"),
     **audit_trail("sync_replay"),
     **audit_trail("sync_personaldataaccess"),
+    # Alerts: channels hold bot tokens, so only those who configure them see them.
+    "GET admin:app_list monitoring": ALERTS,
+    **model_pages(
+        "monitoring_alertchannel", view=CONFIGURE, add=CONFIGURE, change=CONFIGURE, delete=CONFIGURE
+    ),
+    **model_pages("monitoring_incident", view=ALERTS, add=NOBODY, change=NOBODY, delete=NOBODY),
+    **model_pages("monitoring_sentalert", view=ALERTS, add=NOBODY, change=NOBODY, delete=NOBODY),
 }
 
 ACTIONS: dict[str, frozenset] = {
@@ -202,6 +212,10 @@ ACTIONS: dict[str, frozenset] = {
     "sync_batchcall.delete_selected": NOBODY,
     "sync_replay.delete_selected": NOBODY,
     "sync_personaldataaccess.delete_selected": NOBODY,
+    "monitoring_alertchannel.delete_selected": CONFIGURE,
+    "monitoring_alertchannel.send_test": CONFIGURE,
+    "monitoring_incident.delete_selected": NOBODY,
+    "monitoring_sentalert.delete_selected": NOBODY,
 }
 
 # The admin's own account pages (every staff user has them) and helper endpoints that
@@ -471,6 +485,7 @@ def world_build() -> World:
         last_error="HTTP 400: validation",
     )
     interval = beat.IntervalSchedule.objects.create(every=1, period=beat.IntervalSchedule.HOURS)
+    incident = Incident.objects.create(key="backlog-age", summary="The oldest event waits")
     objects = {
         "auth.user": someone,
         "auth.group": Group.objects.get(name=AUDITORS),
@@ -508,6 +523,17 @@ def world_build() -> World:
         ),
         "sync.personaldataaccess": PersonalDataAccess.objects.create(
             event=event, user=someone, kind=PersonalDataAccess.Kind.VIEW
+        ),
+        "monitoring.alertchannel": AlertChannel.objects.create(
+            name="Дежурные", kind=AlertChannel.Kind.EMAIL, email_recipients="ops@example.ru"
+        ),
+        "monitoring.incident": incident,
+        "monitoring.sentalert": SentAlert.objects.create(
+            incident=incident,
+            kind=SentAlert.Kind.OPENED,
+            channel="env:email",
+            text="Problem: the oldest event waits",
+            outcome=SentAlert.Outcome.SENT,
         ),
         "django_celery_beat.intervalschedule": interval,
         "django_celery_beat.crontabschedule": beat.CrontabSchedule.objects.create(minute="0"),

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +23,7 @@ from integrations.sync.admin.events_operations import (
 from integrations.sync.admin.events_search import events_personal_search
 from integrations.sync.masking import Masker
 from integrations.sync.models import DeliveryAttempt, InboundEvent, PersonalDataAccess
+from integrations.sync.retention import pruned_count, retention_rules, rule_for
 
 PREVIEW_PERMISSION = "sync.preview_event"
 
@@ -218,7 +220,8 @@ class InboundEventAdmin(EventOperations, ReadOnlyAdmin):
     def _event_context(self, request, event) -> dict:
         masker = event.masker
         preview_url = None
-        if request.user.has_perm(PREVIEW_PERMISSION):
+        # A pruned event has nothing left to preview or send again.
+        if request.user.has_perm(PREVIEW_PERMISSION) and event.pruned_at is None:
             try:
                 preview_url = reverse("admin:sync_inboundevent_preview", args=[event.pk])
             except NoReverseMatch:
@@ -230,9 +233,10 @@ class InboundEventAdmin(EventOperations, ReadOnlyAdmin):
             "named_values": display.named_values(event, masker),
             "history": display.history(event, masker),
             "replay_url": reverse("admin:sync_inboundevent_replay", args=[event.pk])
-            if request.user.has_perm(REPLAY_PERMISSION)
+            if request.user.has_perm(REPLAY_PERMISSION) and event.pruned_at is None
             else None,
             "preview_url": preview_url,
+            "pruned_notice": _pruned_notice(event),
         }
 
     def changelist_view(self, request, extra_context=None):
@@ -241,9 +245,35 @@ class InboundEventAdmin(EventOperations, ReadOnlyAdmin):
             "masking_notice": display.MASKED_NOTICE if masked else "",
             "can_replay": self.has_replay_permission(request),
             "can_export": request.user.has_perm(EXPORT_PERMISSION),
+            "retention_rules": [
+                {
+                    "label": rule.label,
+                    "days": rule.days,
+                    "cutoff": rule.cutoff,
+                    "due": sum(rule.due_counts().values()),
+                }
+                for rule in retention_rules()
+            ],
+            "retention_pruned": pruned_count(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)
+
+
+def _pruned_notice(event: InboundEvent) -> str:
+    if event.pruned_at is None:
+        return ""
+    rule = rule_for(event.status)
+    when = formats.localize(timezone.localtime(event.pruned_at))
+    if rule is None:
+        return gettext(
+            "Pruned on %(date)s under the retention policy: its personal data was removed."
+        ) % {"date": when}
+    return gettext(
+        "Pruned on %(date)s under the retention policy (%(rule)s: %(days)d days): its "
+        "personal data was removed; ids, amounts, dates, statuses and AmoCRM's answers' "
+        "status codes are kept."
+    ) % {"date": when, "rule": str(rule.label).lower(), "days": rule.days}
 
 
 @admin.register(DeliveryAttempt)

@@ -180,6 +180,10 @@ def named_values(event: InboundEvent, masker: Masker) -> NamedValues:
         return NamedValues(
             note=gettext("This flow has no AmoCRM account, so its events produce no values.")
         )
+    if event.pruned_at is not None:
+        return NamedValues(
+            note=gettext("The event was pruned: without its personal data it has no values.")
+        )
     if event.payload is None or event.status == EventStatus.REJECTED:
         return NamedValues(note=gettext("The body was rejected, so it produced no values."))
     result = NamedValues()

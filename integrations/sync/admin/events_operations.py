@@ -81,6 +81,15 @@ class EventOperations:
             self.message_user(
                 request, gettext("The event was queued for delivery again."), messages.SUCCESS
             )
+        elif event.pruned_at is not None:
+            self.message_user(
+                request,
+                gettext(
+                    "The event was not sent again: it was pruned under the retention policy, "
+                    "so what it carried is gone."
+                ),
+                messages.WARNING,
+            )
         else:
             self.message_user(
                 request,

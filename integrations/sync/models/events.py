@@ -1,6 +1,7 @@
 """What arrived and what was sent: inbound events, delivery attempts, batch calls."""
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -66,6 +67,15 @@ class InboundEvent(models.Model):
         help_text=_("Set while a worker holds the event; only that worker may finish it."),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    pruned_at = models.DateTimeField(
+        _("pruned at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "When the retention policy replaced its bodies by a summary without personal data."
+        ),
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -87,6 +97,16 @@ class InboundEvent(models.Model):
             # "Was a newer event for this lead delivered?", asked before every send.
             models.Index(fields=["lead_id", "status", "received_at"], name="event_lead_order_idx"),
             models.Index(fields=["claim_token"], name="event_claim_idx"),
+            # Retention: the events still holding their bodies, by age (what is due), and
+            # the pruned ones (how many), each a small part of the table.
+            models.Index(
+                fields=["status", "received_at", "id"],
+                condition=Q(pruned_at__isnull=True),
+                name="event_unpruned_idx",
+            ),
+            models.Index(
+                fields=["pruned_at"], condition=Q(pruned_at__isnull=False), name="event_pruned_idx"
+            ),
         ]
 
     def __str__(self) -> str:

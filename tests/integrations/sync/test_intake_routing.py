@@ -104,3 +104,18 @@ def test_a_change_made_by_another_process_is_seen_once_the_copy_expires(db, sett
 
     assert flow_route("/zdrav/cards") is not None
     assert flow_route("/zdrav/mc") is None
+
+
+def test_each_answer_is_counted_by_flow_name_and_status(client, db, booked_body, monkeypatch):
+    counted = []
+    monkeypatch.setattr(
+        "integrations.sync.views.intake_answered",
+        lambda flow, status: counted.append((flow, status)),
+    )
+    name = Flow.objects.get(endpoint_path="/zdrav/booked").name
+
+    client.post("/zdrav/booked", booked_body, content_type="application/json")
+    client.get("/zdrav/booked")
+    client.post("/zdrav/nowhere", booked_body, content_type="application/json")
+
+    assert counted == [(name, 200), (name, 405), ("", 404)]

@@ -93,7 +93,8 @@ class Command(BaseCommand):
             .annotate(count=Count("pk"))
             .values_list("status", "count")
         )
-        ids = list(events.filter(status__in=REPLAYABLE).values_list("pk", flat=True))
+        replayable = events.filter(status__in=REPLAYABLE, pruned_at__isnull=True)
+        ids = list(replayable.values_list("pk", flat=True))
         if options["dry_run"]:
             self._summary_write(counts, replayed=None)
             self.stdout.write(

@@ -1,0 +1,21 @@
+"""Celery tasks of monitoring: thin, they call the alert and catalogue services."""
+
+from celery import shared_task
+
+from integrations.monitoring.alerts import alerts_evaluate
+from integrations.monitoring.catalogue_checks import catalogues_check
+
+
+# Runs every minute: a run that waited longer than that in the queue is superseded by
+# the next one, so it is dropped rather than run late.
+@shared_task(name="integrations.monitoring.tasks.evaluate_alerts", ignore_result=True, expires=55)
+def evaluate_alerts() -> dict[str, int]:
+    """Opens and resolves incidents and sends the alerts owed (beat, every minute)."""
+    run = alerts_evaluate()
+    return {"opened": run.opened, "resolved": run.resolved, "sent": run.sent, "failed": run.failed}
+
+
+@shared_task(name="integrations.monitoring.tasks.check_mappings", ignore_result=True)
+def check_mappings() -> dict[str, int]:
+    """Fetches the live catalogues and finds mappings to vanished fields (beat, daily)."""
+    return catalogues_check()
