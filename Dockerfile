@@ -22,19 +22,15 @@ COPY . .
 # Static files into var/static (STATIC_ROOT), served by WhiteNoise. collectstatic needs no
 # database and no secret; the key given here exists only for this command.
 RUN SECRET_KEY=collectstatic-at-build-time python manage.py collectstatic --noinput --verbosity 0 \
-    && chown app:app var
+    && chown app:app var \
+    && install -d -o app -g app -m 0700 /run/amohub-secrets
 
 USER app
 EXPOSE 8000
 
-# gunicorn's settings, read by this command and by docker-compose.yml's web command
-# (`gunicorn hub.wsgi`): bind on all interfaces; trust X-Forwarded-Proto from any peer
-# (the port is published nowhere: on the compose network nginx is its only client); a
-# long timeout, as an admin action may wait on AmoCRM. WEB_CONCURRENCY is the number of
-# sync workers (about 2 x cores + 1): set it in .env to change it. GUNICORN_CMD_ARGS set
-# in .env replaces this whole line.
-ENV WEB_CONCURRENCY=3 \
-    GUNICORN_CMD_ARGS="--bind=0.0.0.0:8000 --forwarded-allow-ips=* --timeout=120 --graceful-timeout=30 --worker-tmp-dir=/dev/shm --max-requests=1000 --max-requests-jitter=100 --access-logfile=-"
-
+# gunicorn's settings are hub/gunicorn.conf.py (workers, worker class, timeouts, the
+# scrubbing access log): WEB_CONCURRENCY and GUNICORN_THREADS there, or GUNICORN_CMD_ARGS in
+# .env, which overrides the file. /run/amohub-secrets is created owned by app, so the named
+# volume mounted there (docker-compose.yml) starts writable by the secrets service.
 # No HEALTHCHECK here: the worker and beat run this image too; docker-compose.yml checks web.
-CMD ["gunicorn", "hub.wsgi"]
+CMD ["gunicorn", "-c", "hub/gunicorn.conf.py"]

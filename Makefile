@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format setup clean chromium messages bench
+.PHONY: run test lint format setup clean chromium production-tools messages bench bench-intake
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -51,9 +51,28 @@ chromium:
 	    fi; \
 	}
 
+# The production path's tests (tests/production/) start Debian's nginx on loopback with a
+# self-signed certificate (openssl) and validate docker-compose.yml (docker-compose, or the
+# docker compose plugin); install what is missing when this user may (without them those
+# tests are skipped, and say so; CI requires them).
+production-tools:
+	@missing=""; \
+	{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || missing="$$missing nginx-light"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "Installing Debian's$$missing for the production path's tests"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	        case "$$missing" in *nginx*) systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true ;; esac; \
+	    else \
+	        echo "$$missing not installed and cannot be installed here: production path tests will be skipped"; \
+	    fi; \
+	fi
+
 # pytest-django builds the test database from the migrations. Screenshots of the browser
 # tests are saved under var/screenshots/.
-test: lint chromium
+test: lint chromium production-tools
 	$(PY) -m pytest
 
 # The delivery engine against the emulator at 7 req/s with a real worker (PostgreSQL and
@@ -61,6 +80,14 @@ test: lint chromium
 bench: $(STAMP)
 	mkdir -p var
 	$(PY) tests/benchmarks/delivery.py
+
+# The intake over HTTP: gunicorn with hub/gunicorn.conf.py on PostgreSQL and a Celery
+# worker, loaded by wrk -t1 -c16 -d20s (Debian's wrk); prints requests/s, p50/p99, 2xx
+# answers against stored events and the web processes' memory.
+bench-intake: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+	mkdir -p var
+	$(PY) tests/benchmarks/intake_wrk.py
 
 clean:
 	rm -rf $(VENV) var

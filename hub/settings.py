@@ -121,6 +121,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # One connection per web process (or thread) kept across requests: opening one per
+    # request cost more than the request itself (tests/benchmarks/intake_wrk.py). A
+    # connection the server closed meanwhile is noticed before use, not by a failed request.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("HUB_DB_CONN_MAX_AGE", default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The hub's people read Russian first, in Moscow time; English stays available.
@@ -426,3 +432,10 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = HUB_ALERT_EMAIL_TIMEOUT
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="amo-hub@localhost")
+# --- Web server (gunicorn, hub/wsgi.py) --------------------------------------------------
+# Paths served with the lean middleware chain (no sessions, user, locale, time zone,
+# messages, change history): the intake's. Empty: every path gets the full chain.
+HUB_LEAN_PATHS = env.list("HUB_LEAN_PATHS", default=["/zdrav/"])
+# The admin's URL prefix (nginx's NGX_ADMIN_ALLOW guards the same prefix): a path of its
+# own keeps it out of scanners' way.
+HUB_ADMIN_PATH = env("HUB_ADMIN_PATH", default="admin/").strip("/") + "/"

@@ -1,6 +1,7 @@
 """URL configuration: admin, the AmoCRM OAuth callback, health and metrics, the intake's
 OpenAPI description, and the RDESK intake endpoints."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -14,7 +15,11 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index"), name="root"),
     # admin.site.urls, with the preview pages ahead of the ModelAdmins' catch-all object
     # URLs (see integrations/sync/admin/preview.py).
-    path("admin/", (preview_urls(admin.site) + admin.site.get_urls(), "admin", admin.site.name)),
+    # Under HUB_ADMIN_PATH (default admin/), so the admin may live at a path of its own.
+    path(
+        settings.HUB_ADMIN_PATH,
+        (preview_urls(admin.site) + admin.site.get_urls(), "admin", admin.site.name),
+    ),
     path("amocrm/", include("integrations.amocrm.urls")),
     # The admin's language switch (Django's set_language view).
     path("i18n/", include("django.conf.urls.i18n")),

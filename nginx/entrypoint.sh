@@ -17,11 +17,15 @@
 # NGX_OUTPUT_CONF changes where the config is written (default below).
 set -eu
 
-SUBST_VARS="NGX_PORT NGX_SERVER_NAME KEEPALIVE_TIMEOUT MIRROR_ZDRAV MIRROR_TARGET NGX_RESOLVER HUB_UPSTREAM"
+SUBST_VARS="NGX_PORT NGX_SERVER_NAME KEEPALIVE_TIMEOUT MIRROR_ZDRAV MIRROR_TARGET NGX_RESOLVER HUB_UPSTREAM
+NGX_LIMIT_RATE NGX_LIMIT_BURST NGX_LIMIT_CONN SSL_CERT SSL_KEY NGX_ACCESS_LOG HUB_ADMIN_PATH
+NGX_ADMIN_ACCESS"
 PLAIN_TEMPLATE=nginx.conf.template
 MIRROR_TEMPLATE=nginx.mirror-template.conf
-SSL_CERT=/etc/nginx/ssl/fullchain.pem
-SSL_KEY=/etc/nginx/ssl/privkey.pem
+# Where docker-compose.yml mounts the certificate chain and key (SSL_FULLCHAIN_FILE and
+# SSL_KEY_FILE on the host); SSL_CERT and SSL_KEY change that (e.g. nginx outside Docker).
+SSL_CERT=${SSL_CERT:-/etc/nginx/ssl/fullchain.pem}
+SSL_KEY=${SSL_KEY:-/etc/nginx/ssl/privkey.pem}
 
 NGINX_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 OUTPUT=${NGX_OUTPUT_CONF:-/etc/nginx/conf.d/default.conf}
@@ -90,12 +94,54 @@ MIRROR_ZDRAV=${MIRROR_ZDRAV:-1}
 MIRROR_TARGET=${MIRROR_TARGET:-}
 MIRROR_TARGET=${MIRROR_TARGET%/}
 HUB_UPSTREAM=${HUB_UPSTREAM:-web:8000}
+# Abuse limits on /zdrav/ (per client address) and the access log (the image links
+# /var/log/nginx/access.log to its stdout).
+NGX_LIMIT_RATE=${NGX_LIMIT_RATE:-50r/s}
+NGX_LIMIT_BURST=${NGX_LIMIT_BURST:-100}
+NGX_LIMIT_CONN=${NGX_LIMIT_CONN:-32}
+NGX_ACCESS_LOG=${NGX_ACCESS_LOG:-/var/log/nginx/access.log}
+# The admin's prefix (as the hub's HUB_ADMIN_PATH) and who may reach it and /amocrm/:
+# NGX_ADMIN_ALLOW, addresses or CIDRs separated by spaces or commas; "all" (the default).
+HUB_ADMIN_PATH=${HUB_ADMIN_PATH:-admin/}
+HUB_ADMIN_PATH=${HUB_ADMIN_PATH#/}
+NGX_ADMIN_ALLOW=${NGX_ADMIN_ALLOW:-all}
 if [ -z "${NGX_RESOLVER:-}" ]; then
     # Docker's embedded DNS (127.0.0.11) on a compose network; brackets for IPv6.
     NGX_RESOLVER=$(awk '$1 == "nameserver" { print ($2 ~ /:/) ? "[" $2 "]" : $2; exit }' \
         /etc/resolv.conf 2>/dev/null || true)
 fi
-export MIRROR_ZDRAV MIRROR_TARGET HUB_UPSTREAM NGX_RESOLVER
+case $NGX_LIMIT_RATE in
+    *[!0-9]*r/s | *[!0-9]*r/m | r/[sm]) die "NGX_LIMIT_RATE='$NGX_LIMIT_RATE': give e.g. 50r/s or 600r/m" ;;
+    *r/s | *r/m) ;;
+    *) die "NGX_LIMIT_RATE='$NGX_LIMIT_RATE': give e.g. 50r/s or 600r/m" ;;
+esac
+for pair in "NGX_LIMIT_BURST=$NGX_LIMIT_BURST" "NGX_LIMIT_CONN=$NGX_LIMIT_CONN"; do
+    case ${pair#*=} in
+        '' | *[!0-9]* | 0) die "$pair: give a whole number of at least 1" ;;
+    esac
+done
+case $HUB_ADMIN_PATH in
+    */) ;;
+    *) HUB_ADMIN_PATH=$HUB_ADMIN_PATH/ ;;
+esac
+case $HUB_ADMIN_PATH in
+    *[!A-Za-z0-9_./-]* | /*) die "HUB_ADMIN_PATH='$HUB_ADMIN_PATH': give a path such as admin/ or ops-7f3a/" ;;
+esac
+NGX_ADMIN_ACCESS=""
+for address in $(printf '%s' "$NGX_ADMIN_ALLOW" | tr ',' ' '); do
+    case $address in
+        all) NGX_ADMIN_ACCESS="allow all;" && break ;;
+        *[!0-9A-Fa-f.:/]*) die "NGX_ADMIN_ALLOW: '$address' is not an address or CIDR (or all)" ;;
+    esac
+    NGX_ADMIN_ACCESS="${NGX_ADMIN_ACCESS}allow $address; "
+done
+case $NGX_ADMIN_ACCESS in
+    "allow all;") ;;
+    "") die "NGX_ADMIN_ALLOW is empty: give addresses or CIDRs, or all" ;;
+    *) NGX_ADMIN_ACCESS="${NGX_ADMIN_ACCESS}deny all;" ;;
+esac
+export MIRROR_ZDRAV MIRROR_TARGET HUB_UPSTREAM NGX_RESOLVER NGX_LIMIT_RATE NGX_LIMIT_BURST \
+    NGX_LIMIT_CONN NGX_ACCESS_LOG SSL_CERT SSL_KEY HUB_ADMIN_PATH NGX_ADMIN_ACCESS
 
 # Every listed variable the template uses must have a value.
 missing=""
@@ -152,12 +198,12 @@ if [ "$render_only" = 1 ]; then
     exit 0
 fi
 
-if grep -qF "$SSL_CERT" "$TEMPLATE"; then
+if grep -qF '${SSL_CERT}' "$TEMPLATE"; then
     for file in "$SSL_CERT" "$SSL_KEY"; do
         if [ ! -f "$file" ] || [ ! -s "$file" ]; then
             die "$file is missing, empty or a directory: set SSL_FULLCHAIN_FILE and" \
                 "SSL_KEY_FILE in .env to the certificate chain and key on the host" \
-                "(docker-compose.yml mounts them here)."
+                "(docker-compose.yml mounts them here), or SSL_CERT and SSL_KEY to their paths."
         fi
     done
 fi

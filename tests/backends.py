@@ -24,6 +24,8 @@ POSTGRES_URL = f"postgres://postgres@127.0.0.1:5432/amohub_{RUN_ID}"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 REDIS_PREFIX = f"amohub-test-{RUN_ID}:"
 CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
+# Debian's nginx, for the tests of the production path (tests/production/).
+NGINX = os.environ.get("HUB_TEST_NGINX", "/usr/sbin/nginx")
 
 
 def _reachable(url: str) -> bool:
@@ -52,6 +54,10 @@ def _choose() -> dict[str, str]:
         redis_url = ""
     os.environ["HUB_TEST_REDIS_URL"] = redis_url
     os.environ.setdefault("HUB_REDIS_PREFIX", REDIS_PREFIX)
+    # pytest-xdist's workers inherit the run's prefix: each gets its own below it (their
+    # databases are apart already: pytest-django appends the worker's name).
+    if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["HUB_REDIS_PREFIX"] = os.environ["HUB_REDIS_PREFIX"].rstrip(":") + f"-{worker}:"
     # The real broker when there is one, so end-to-end tests reach a real worker.
     os.environ.setdefault("CELERY_BROKER_URL", redis_url or "memory://")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -71,6 +77,11 @@ def _choose() -> dict[str, str]:
             import playwright.sync_api  # noqa: F401
         except ImportError:
             fallbacks["chromium"] = "the playwright package is not installed"
+    for name, program in (("nginx", NGINX), ("openssl", "openssl")):
+        if not shutil.which(program):
+            fallbacks[name] = f"{program} is not installed (make test installs Debian's nginx)"
+    if not shutil.which("docker-compose") and not shutil.which("docker"):
+        fallbacks["compose"] = "neither docker-compose nor docker (compose plugin) is installed"
     return fallbacks
 
 
@@ -95,6 +106,8 @@ def pytest_collection_modifyitems(config, items):
         "redis": ("redis",),
         "worker": ("postgres", "redis"),
         "browser": ("chromium",),
+        "nginx": ("postgres", "redis", "nginx", "openssl"),
+        "compose": ("compose",),
     }
     for item in items:
         for marker, services in needs.items():

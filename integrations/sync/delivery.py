@@ -46,8 +46,21 @@ logger = logging.getLogger(__name__)
 MAX_COUNTDOWN = 300.0
 
 
-def events_enqueue(event_ids: list[int], *, countdown: float | None = None) -> None:
-    """Nudges the workers to drain these events' accounts; the sweeper makes good a loss."""
+def events_enqueue(
+    event_ids: list[int], *, countdown: float | None = None, account_ids=None
+) -> None:
+    """Nudges the workers to drain these events' accounts; the sweeper makes good a loss.
+
+    ``account_ids``: the accounts the events belong to (``None`` for flows with none),
+    when the caller knows them, as the intake does. Then nothing is read or written here
+    but the nudge: the events stay ``received`` until a worker claims them, which workers
+    and the sweeper treat as they treat ``queued``. Without it the accounts are read and
+    the nudged events marked ``queued``, as before.
+    """
+    if account_ids is not None:
+        for account_id in set(account_ids):
+            account_nudge(account_id=account_id, countdown=countdown)
+        return
     accounts = set(
         InboundEvent.objects.filter(pk__in=event_ids).values_list("flow__account_id", flat=True)
     )
@@ -100,6 +113,15 @@ def _nudge_mark(account_id: int) -> bool:
     """Marks a nudge as on its way; False if one already is."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.HUB_NUDGE_TTL)
+    # Under load a nudge is nearly always on its way already: one plain read says so,
+    # without taking the row's lock. Only its absence goes on to the write that decides.
+    nudged_at = (
+        AccountDrain.objects.filter(account_id=account_id)
+        .values_list("nudged_at", flat=True)
+        .first()
+    )
+    if nudged_at is not None and nudged_at >= stale:
+        return False
     marked = (
         AccountDrain.objects.filter(account_id=account_id)
         .filter(Q(nudged_at__isnull=True) | Q(nudged_at__lt=stale))

@@ -254,5 +254,7 @@ def items_store(*, common: dict, items: list[dict], due) -> list[int]:
             for index, item in enumerate(items)
         )
         ids = [event.pk for event in events]
-        transaction.on_commit(lambda: events_enqueue(ids), robust=True)
+        # The account is known: the nudge needs no read of the events back.
+        accounts = [common["flow"].account_id]
+        transaction.on_commit(lambda: events_enqueue(ids, account_ids=accounts), robust=True)
     return ids

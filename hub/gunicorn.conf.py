@@ -1,0 +1,54 @@
+"""gunicorn's settings for the hub: `gunicorn -c hub/gunicorn.conf.py` (Dockerfile, compose).
+
+Anything here can be changed without a rebuild: WEB_CONCURRENCY (workers) and
+GUNICORN_THREADS below, or GUNICORN_CMD_ARGS in .env, which overrides this file
+(e.g. GUNICORN_CMD_ARGS="--workers=4 --timeout=60").
+
+Worker class and count, chosen by `make bench-intake` (wrk -t1 -c16 -d20s, the sample
+booking, PostgreSQL and a Celery worker on the same 2-core machine, which other jobs kept
+at a load of 5-10 meanwhile; requests/s, p99, web RSS in all / PSS, web CPU per request):
+
+    gthread, 1 worker x 8 threads   118/s   p99 372 ms   168 MB / 122 MB   4.6 ms   <- default
+    gthread, 2 workers x 4 threads  101/s   p99 402 ms   246 MB / 134 MB   5.3 ms
+    gthread, 2 workers x 8 threads   93/s   p99 510 ms   248 MB / 153 MB   5.5 ms
+    sync, 3 workers                  39/s   p99 629 ms   320 MB / 158 MB   6.4 ms
+    sync, 4 workers                  43/s   p99 607 ms   398 MB / 189 MB   7.3 ms
+
+A request mostly waits on PostgreSQL and Redis round trips, which threads overlap; a
+second process adds ~80 MB and, with the GIL's one core per process, no throughput while
+PostgreSQL and the worker share the two cores. gevent was not tried: psycopg's waits would
+need its own green support, and threads already overlap the waits.
+"""
+
+import os
+
+wsgi_app = "hub.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+# Each thread keeps its own database connection (CONN_MAX_AGE): 8 of PostgreSQL's 100.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# On the compose network nginx is the only client (the port is published nowhere): trust
+# its X-Forwarded-Proto.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+# Long, as an admin action may wait on AmoCRM (its read timeout is 30 s).
+timeout = 120
+graceful_timeout = 30
+keepalive = 5
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# A worker is replaced now and then, so a slow leak never grows without bound.
+max_requests = 20000
+max_requests_jitter = 2000
+# The app is loaded once in the master and forked: workers share its memory pages.
+preload_app = True
+
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+logger_class = "hub.gunicorn_logging.ScrubbingLogger"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+
+
+def post_fork(server, worker):
+    # A connection opened in the master (preload) must not be shared by the forks.
+    from django.db import connections
+
+    connections.close_all()
