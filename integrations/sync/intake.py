@@ -86,13 +86,9 @@ def _describe(value) -> str:
     return names.get(type(value), "a number")
 
 
-def items_parse(request: IntakeRequest) -> list[dict]:
-    """The posted items (an array of objects, or one object); raises ``IntakeRefused``."""
-    return _body_parse(request)[1]
-
-
 def _body_parse(request: IntakeRequest) -> tuple[object, list[dict]]:
-    # What the body parsed to (stored with a refusal), and its items.
+    # What the body parsed to (stored with a refusal), and its items (an array of objects,
+    # or one object).
     if not _is_json_type(request.content_type):
         raise IntakeRefused(
             415,
