@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    # The intake's OpenAPI description (integrations/sync/openapi.py).
+    "drf_spectacular",
     "django_celery_beat",
     # Who changed which flow, mapping or account, and what: one row per change, kept by
     # a maintained app rather than hand-written signal handlers.
@@ -146,6 +148,40 @@ STATIC_ROOT = VAR_DIR / "static"
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- OpenAPI description of the intake (drf-spectacular) --------------------------------
+# Served at /api/schema/ to staff users; `manage.py spectacular --file intake.yaml` writes
+# it for anyone else. It describes the flows' paths as they are in the database.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "amo-hub intake",
+    "DESCRIPTION": (
+        "The endpoints RDESK posts its webhooks to. Every answer is JSON in English; a "
+        'stored body is answered 200 {"status":"ok"}.'
+    ),
+    "VERSION": "1",
+    "PREPROCESSING_HOOKS": ["integrations.sync.openapi.intake_endpoints"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "tokenQuery": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "The flow's secret token as ?token=...; or in the path.",
+            },
+            "basicAuth": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "The flow's user and password (https://user:password@host/...).",
+            },
+        }
+    },
+    # The description reads the flows from the database, which `check --deploy` may run
+    # without (before the first start); tests/integrations/sync/test_openapi.py validates it.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
 }
 
 # --- Logging: one JSON object per line, secrets never passed in -----------------------
@@ -285,6 +321,13 @@ HUB_REJECTED_BODY_BYTES = env.int("HUB_REJECTED_BODY_BYTES", default=4096)
 # The hub's public address, for the intake URLs the admin shows (default: the address
 # the admin was opened at), e.g. https://hub.example.ru.
 HUB_INTAKE_BASE_URL = env("HUB_INTAKE_BASE_URL", default="")
+
+# --- Intake validation and routing --------------------------------------------------------
+# Requests with more items than this are refused with 413 (and stored as rejected).
+HUB_MAX_ITEMS_PER_REQUEST = env.int("HUB_MAX_ITEMS_PER_REQUEST", default=500)
+# How long each web process keeps its copy of the flows by path: another process's
+# change of a flow's path applies here within this many seconds (0: read every request).
+HUB_FLOW_CACHE_SECONDS = env.float("HUB_FLOW_CACHE_SECONDS", default=5.0)
 
 # --- Delivery -------------------------------------------------------------------------
 # Retries back off exponentially with jitter from the base delay up to the cap, until an

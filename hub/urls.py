@@ -1,10 +1,11 @@
-"""URL configuration: admin, the AmoCRM OAuth callback, health and metrics, and the RDESK
-intake endpoints."""
+"""URL configuration: admin, the AmoCRM OAuth callback, health and metrics, the intake's
+OpenAPI description, and the RDESK intake endpoints."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
 
 import hub.admin_site  # noqa: F401  (sets the admin site up before its URLs are built)
 from integrations.sync.admin.preview import preview_urls
@@ -24,6 +25,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Health (/healthz, /readyz) and metrics (/metrics), ahead of the intake's paths.
     path("", include("integrations.monitoring.urls")),
+    # The intake's OpenAPI description (staff only; also `manage.py spectacular`).
+    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     # Last: intake endpoints are whatever paths the flows name (e.g. /zdrav/booked).
     path("", include("integrations.sync.urls")),
 ]

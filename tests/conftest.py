@@ -178,3 +178,13 @@ def english(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_flow_routes():
+    """Each test reads the flows its own database holds, not a copy an earlier test left."""
+    from integrations.sync.flow_routes import flow_routes_forget
+
+    flow_routes_forget()
+    yield
+    flow_routes_forget()

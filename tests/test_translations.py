@@ -361,7 +361,11 @@ def test_a_get_on_the_intake_is_refused_in_english_on_a_russian_site(russian, cl
     response = client.get(booked_flow.endpoint_path)
 
     assert response.status_code == 405
-    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+    assert response.json() == {
+        "status": "error",
+        "error": "method_not_allowed",
+        "detail": 'Method "GET" not allowed.',
+    }
     assert response.headers["Content-Language"] == "en"
 
 
@@ -369,5 +373,9 @@ def test_an_intake_path_no_flow_serves_answers_in_english_on_a_russian_site(russ
     response = client.post("/zdrav/nowhere", data=b"[]", content_type="application/json")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "No flow serves this path."}
+    assert response.json() == {
+        "status": "error",
+        "error": "not_found",
+        "detail": "No flow serves this path.",
+    }
     assert response.headers["Content-Language"] == "en"

@@ -1,22 +1,27 @@
 """Receiving a webhook: store the raw body first, then enqueue delivery on commit.
 
 A request is accepted or refused whole. Either way it is stored: accepted items become
-one ``received`` event each; a refused body becomes one ``rejected`` event with the
-reason, and the caller gets a 4xx JSON error naming the problem.
+one ``received`` event each; a refused body (not JSON, too many items, an item that does
+not fit the flow's schema) becomes one ``rejected`` event with the reason, and the caller
+gets a 4xx JSON error naming the problem. Answering costs one INSERT: the flow comes from
+an in-process cache (``flow_routes``) and the items are validated in memory.
 """
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from integrations.rdesk.schemas import PayloadInvalid, payload_validate
 from integrations.sync.delivery import events_enqueue
 from integrations.sync.intake_auth import request_authenticate
+from integrations.sync.item_errors import errors_summary, item_errors
+from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import EventStatus, Flow, InboundEvent
+from integrations.sync.storable_json import NotStorable, json_parse, text_storable
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ class IntakeRequest:
     headers: dict
     remote_addr: str | None
     max_bytes: int
+    max_items: int
     # What may authenticate the caller (intake_auth.py); never stored.
     path_token: str = ""
     query_token: str = ""
@@ -42,18 +48,26 @@ class IntakeRequest:
 
 
 class IntakeRefused(Exception):
-    """The body cannot be accepted; ``code`` names the problem, ``detail`` explains it."""
+    """The body cannot be accepted; ``code`` names the problem, ``detail`` explains it.
 
-    def __init__(self, http_status: int, code: str, detail: str, payload=None):
+    ``reason`` is what is stored as the rejected event's last error (``detail`` unless
+    more is worth keeping); ``extra`` adds keys to the JSON answer.
+    """
+
+    def __init__(
+        self, http_status: int, code: str, detail: str, payload=None, *, reason="", extra=None
+    ):
         super().__init__(detail)
         self.http_status = http_status
         self.code = code
         self.detail = detail
         self.payload = payload
+        self.reason = reason or detail
+        self.extra = extra or {}
 
     @property
     def body(self) -> dict:
-        return {"status": "error", "error": self.code, "detail": self.detail}
+        return {"status": "error", "error": self.code, "detail": self.detail, **self.extra}
 
 
 def _is_json_type(content_type: str) -> bool:
@@ -72,8 +86,9 @@ def _describe(value) -> str:
     return names.get(type(value), "a number")
 
 
-def items_parse(request: IntakeRequest) -> list[dict]:
-    """The posted items (an array of objects, or one object); raises ``IntakeRefused``."""
+def _body_parse(request: IntakeRequest) -> tuple[object, list[dict]]:
+    # What the body parsed to (stored with a refusal), and its items (an array of objects,
+    # or one object).
     if not _is_json_type(request.content_type):
         raise IntakeRefused(
             415,
@@ -96,9 +111,9 @@ def items_parse(request: IntakeRequest) -> list[dict]:
     if not text.strip():
         raise IntakeRefused(400, "malformed_json", "Body is empty; expected JSON.")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise IntakeRefused(400, "malformed_json", f"Body is not valid JSON: {error}.") from error
+        data = json_parse(text)
+    except NotStorable as error:
+        raise IntakeRefused(400, "malformed_json", str(error)) from error
     items = data if isinstance(data, list) else [data]
     if not items:
         raise IntakeRefused(400, "empty_batch", "The array is empty; nothing to deliver.", data)
@@ -111,6 +126,59 @@ def items_parse(request: IntakeRequest) -> list[dict]:
                 f"{where} is {_describe(item)}, not a JSON object.",
                 data,
             )
+    if len(items) > request.max_items:
+        # 413 as for an oversized body: the request is too big for the hub, not wrong, and
+        # the same items in smaller requests are accepted.
+        raise IntakeRefused(
+            413,
+            "too_many_items",
+            f"The body holds {len(items)} items; the limit is {request.max_items} per "
+            "request. Send them in smaller batches.",
+            data,
+        )
+    return data, items
+
+
+# The start of every stored reason that a re-validation may judge again: the body was
+# JSON of objects, and the refusal rests on the schema or on the item limit, both of which
+# an upgrade or a setting can change. Other refusals (not JSON, a wrong token) are final.
+REJUDGEABLE_REASONS = (r"^\d+ of \d+ items? (is|are) not valid;", r"^The body holds \d+ items;")
+
+
+def items_validate(*, kind: str, items: list[dict], data) -> None:
+    """Raises ``IntakeRefused`` (422) listing each item that does not fit ``kind``'s schema."""
+    schema = FLOW_KINDS[kind].schema
+    invalid = []
+    # English whatever the caller's language: RDESK reads it, and the admin keeps it.
+    with translation.override("en"):
+        for index, item in enumerate(items):
+            try:
+                payload_validate(schema, item)
+            except PayloadInvalid as error:
+                invalid.append({"index": index, "errors": item_errors(schema, error.errors)})
+    if not invalid:
+        return
+    count, total = len(invalid), len(items)
+    verb = "is" if count == 1 else "are"
+    noun = "item" if total == 1 else "items"
+    detail = (
+        f"{count} of {total} {noun} {verb} not valid; nothing was accepted. "
+        "Each item's errors are listed by field."
+    )
+    raise IntakeRefused(
+        422,
+        "invalid_items",
+        detail,
+        data,
+        reason=f"{detail}\n{errors_summary(invalid)}",
+        extra={"items": invalid},
+    )
+
+
+def items_accept(*, kind: str, request: IntakeRequest) -> list[dict]:
+    """The items of a body the intake accepts for a flow of ``kind``; raises ``IntakeRefused``."""
+    data, items = _body_parse(request)
+    items_validate(kind=kind, items=items, data=data)
     return items
 
 
@@ -132,27 +200,43 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
         "flow": flow,
         "received_at": now,
         "remote_addr": request.remote_addr,
-        "headers": {k: v for k, v in request.headers.items() if k.lower() not in _UNSTORED_HEADERS},
+        "headers": {
+            text_storable(name): text_storable(value)
+            for name, value in request.headers.items()
+            if name.lower() not in _UNSTORED_HEADERS
+        },
         "raw_body": stored,
         "body_hash": hashlib.sha256(stored).hexdigest(),
     }
     try:
         if refusal is not None:
             raise refusal
-        items = items_parse(request)
+        items = items_accept(kind=flow.kind, request=request)
     except IntakeRefused as refusal:
         event = InboundEvent.objects.create(
             **common,
             payload=refusal.payload,
             status=EventStatus.REJECTED,
-            last_error=refusal.detail,
+            last_error=text_storable(refusal.reason),
         )
+        # The code only: the detail may describe what was sent.
         logger.warning(
             "intake rejected",
             extra={"flow": flow.pk, "event": event.pk, "error": refusal.code},
         )
         return refusal.http_status, refusal.body
 
+    ids = items_store(common=common, items=items, due=now)
+    logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})
+    return 200, OK_BODY
+
+
+def items_store(*, common: dict, items: list[dict], due) -> list[int]:
+    """Inserts one ``received`` event per item in one statement, due at ``due``, and
+    nudges the workers once the transaction commits; returns the new events' ids.
+
+    ``common`` holds the fields every item's event shares (flow, raw body, headers...).
+    """
     with transaction.atomic():
         events = InboundEvent.objects.bulk_create(
             InboundEvent(
@@ -161,11 +245,12 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
                 payload=item,
                 rdesk_id=_identifier(item, "id"),
                 lead_id=_identifier(item, "lead_id"),
-                next_attempt_at=now,
+                next_attempt_at=due,
             )
             for index, item in enumerate(items)
         )
         ids = [event.pk for event in events]
-        transaction.on_commit(lambda: events_enqueue(ids), robust=True)
-    logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})
-    return 200, OK_BODY
+        # The account is known: the nudge needs no read of the events back.
+        accounts = [common["flow"].account_id]
+        transaction.on_commit(lambda: events_enqueue(ids, account_ids=accounts), robust=True)
+    return ids

@@ -206,6 +206,7 @@ ACTIONS: dict[str, frozenset] = {
     "sync_inboundevent.delete_selected": NOBODY,
     "sync_inboundevent.replay": REPLAY,
     "sync_inboundevent.replay_matching": REPLAY,
+    "sync_inboundevent.revalidate": REPLAY,
     "sync_inboundevent.export_csv": EXPORT,
     "sync_deliveryattempt.delete_selected": NOBODY,
     "sync_batchcall.delete_selected": NOBODY,

@@ -95,7 +95,7 @@ class InboundEventAdmin(EventOperations, ReadOnlyAdmin):
     list_select_related = ["flow__account"]
     # A count of the whole table on every page would cost more than the page itself.
     show_full_result_count = False
-    actions = ["replay"]
+    actions = ["replay", "revalidate"]
     fieldsets = [
         (
             None,

@@ -1,4 +1,4 @@
-"""Replaying and exporting inbound events from the admin: the event page and the list.
+"""Replaying, re-validating and exporting inbound events from the admin.
 
 Each view checks its permission itself: hiding a button is not enough.
 """
@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from integrations.sync.exports import events_export_response
 from integrations.sync.models import EventStatus, Replay
 from integrations.sync.replay import events_replay
+from integrations.sync.revalidation import Revalidation, events_revalidate
 
 REPLAY_PERMISSION = "sync.replay_event"
 EXPORT_PERMISSION = "sync.export_events"
@@ -24,7 +25,8 @@ PENDING = (EventStatus.RECEIVED, EventStatus.QUEUED)
 
 
 class EventOperations:
-    """Replay (one event, the selected ones, all matching the filter) and CSV export."""
+    """Replay (one event, the selected ones, all matching the filter), re-validation of
+    rejected events and CSV export."""
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -55,6 +57,13 @@ class EventOperations:
             source=Replay.Source.ADMIN_ACTION,
         )
         self.message_user(request, _queued_message(count), messages.SUCCESS)
+
+    @admin.action(description=_("Re-validate rejected events"), permissions=["replay"])
+    def revalidate(self, request, queryset):
+        # Same right as a replay: both turn stored bodies into deliveries to AmoCRM.
+        outcome = events_revalidate(events=queryset)
+        for level, text in _revalidated_messages(outcome, selected=queryset.count()):
+            self.message_user(request, text, level)
 
     def replay_view(self, request, object_id):
         """The event page's Replay button: sends this one event again."""
@@ -143,6 +152,55 @@ def _queued_message(count: int) -> str:
     return ngettext(
         "%(count)d event queued for delivery.", "%(count)d events queued for delivery.", count
     ) % {"count": count}
+
+
+def _revalidated_messages(outcome: Revalidation, *, selected: int) -> list[tuple[int, str]]:
+    accepted, invalid = len(outcome.accepted), len(outcome.still_invalid)
+    said = []
+    if accepted:
+        said.append(
+            (
+                messages.SUCCESS,
+                ngettext(
+                    "%(count)d rejected event now passes validation: %(items)d new events "
+                    "queued for delivery.",
+                    "%(count)d rejected events now pass validation: %(items)d new events "
+                    "queued for delivery.",
+                    accepted,
+                )
+                % {"count": accepted, "items": outcome.items},
+            )
+        )
+    if invalid:
+        said.append(
+            (
+                messages.WARNING,
+                ngettext(
+                    "%(count)d rejected event is still not valid; it stays rejected.",
+                    "%(count)d rejected events are still not valid; they stay rejected.",
+                    invalid,
+                )
+                % {"count": invalid},
+            )
+        )
+    left = selected - accepted - invalid
+    if left:
+        said.append(
+            (
+                messages.INFO,
+                ngettext(
+                    "%(count)d selected event was left alone: only events rejected for "
+                    "invalid items or too many items, not re-validated before, are judged "
+                    "again.",
+                    "%(count)d selected events were left alone: only events rejected for "
+                    "invalid items or too many items, not re-validated before, are judged "
+                    "again.",
+                    left,
+                )
+                % {"count": left},
+            )
+        )
+    return said
 
 
 def _filters_described(changelist) -> list[str]:

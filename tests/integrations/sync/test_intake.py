@@ -119,11 +119,12 @@ def test_delivery_is_enqueued_only_when_the_events_are_committed(
     for callback in callbacks:
         callback()
 
-    # One nudge per account drains them all (these flows have none: None).
+    # One nudge per account drains them all (these flows have none: None); the events stay
+    # received, which workers claim as they claim queued ones.
     accounts = set(InboundEvent.objects.values_list("flow__account_id", flat=True))
     assert enqueued_ids(enqueued) == list(accounts)
     assert all(call.kwargs == {"countdown": None} for call in enqueued.call_args_list)
-    assert set(InboundEvent.objects.values_list("status", flat=True)) == {EventStatus.QUEUED}
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {EventStatus.RECEIVED}
 
 
 def test_a_broker_failure_still_answers_ok_and_leaves_the_event_for_the_sweeper(
