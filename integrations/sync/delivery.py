@@ -109,6 +109,12 @@ def account_nudge(*, account_id: int | None, countdown: float | None = None) -> 
     return SENT
 
 
+def nudge_pending(nudged_at) -> bool:
+    """Whether a nudge marked at ``nudged_at`` (None: never) still waits for a worker."""
+    stale = timezone.now() - timedelta(seconds=settings.HUB_NUDGE_TTL)
+    return nudged_at is not None and nudged_at >= stale
+
+
 def _nudge_mark(account_id: int) -> bool:
     """Marks a nudge as on its way; False if one already is."""
     now = timezone.now()
@@ -120,7 +126,7 @@ def _nudge_mark(account_id: int) -> bool:
         .values_list("nudged_at", flat=True)
         .first()
     )
-    if nudged_at is not None and nudged_at >= stale:
+    if nudge_pending(nudged_at):
         return False
     marked = (
         AccountDrain.objects.filter(account_id=account_id)

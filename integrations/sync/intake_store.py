@@ -1,0 +1,70 @@
+"""Storing a request's accepted items: the intake's hot path, in one database round trip.
+
+At RDESK's burst rate most of an intake request's cost was the ORM's work around one
+INSERT (the query compiler, BEGIN and COMMIT, a second query for the nudge mark). On
+PostgreSQL the items are inserted, and the account's nudge mark read, by one statement
+(a data-modifying WITH): a single statement is atomic by itself, so in autocommit it is
+committed when it returns, with no BEGIN or COMMIT round trips. The values are prepared by
+the model fields themselves (``get_db_prep_save``), so every column is written as
+``bulk_create`` would write it. Other databases (SQLite, in the embedded mode) take the
+ORM's ``bulk_create`` and read the mark separately.
+"""
+
+from datetime import datetime
+
+from django.db import InterfaceError, OperationalError, connection, transaction
+
+from integrations.sync.models import AccountDrain, InboundEvent
+
+
+def events_insert(rows: list[InboundEvent], *, account_id: int | None):
+    """Inserts ``rows`` (unsaved events); returns their ids and the account's nudge mark.
+
+    The mark (``AccountDrain.nudged_at``, None when unknown) tells the caller whether a
+    nudge is already on its way, so that under load no further query is needed.
+    """
+    if connection.vendor != "postgresql":
+        return _insert_orm(rows, account_id=account_id)
+    fields = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        field.get_db_prep_save(field.pre_save(row, add=True), connection)
+        for row in rows
+        for field in fields
+    ]
+    sql = (
+        f"WITH new AS (INSERT INTO {quote(InboundEvent._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row_sql] * len(rows))} RETURNING {quote('id')}) "
+        f"SELECT ARRAY(SELECT id FROM new ORDER BY id), "
+        f"(SELECT {quote('nudged_at')} FROM {quote(AccountDrain._meta.db_table)} "
+        f"WHERE {quote('account_id')} = %s)"
+    )
+    try:
+        return _fetch(sql, [*params, account_id])
+    except (InterfaceError, OperationalError):
+        # A kept connection the server has closed (a restart): once more on a new one.
+        # Outside a transaction only, where nothing else is lost with the old connection.
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return _fetch(sql, [*params, account_id])
+
+
+def _fetch(sql: str, params: list):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids, nudged_at = cursor.fetchone()
+    return ids, nudged_at
+
+
+def _insert_orm(rows: list[InboundEvent], *, account_id: int | None):
+    with transaction.atomic():
+        ids = [event.pk for event in InboundEvent.objects.bulk_create(rows)]
+    nudged_at: datetime | None = (
+        AccountDrain.objects.filter(account_id=account_id)
+        .values_list("nudged_at", flat=True)
+        .first()
+    )
+    return ids, nudged_at
