@@ -37,9 +37,14 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 
+# Read once: the identifier is asked for at every count (to notice a fork), and a host
+# name does not change under a running process.
+_HOST = socket.gethostname()
+
+
 def process_identifier(pid: int | None = None) -> str:
     """The name the files of this process (or of process ``pid`` on this host) carry."""
-    return f"{socket.gethostname()}-{os.getpid() if pid is None else pid}"
+    return f"{_HOST}-{os.getpid() if pid is None else pid}"
 
 
 # Before the first metric is made: its files go to the shared directory (also when this
