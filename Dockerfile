@@ -21,8 +21,12 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # Static files into var/static (STATIC_ROOT), served by WhiteNoise. collectstatic needs no
 # database and no secret; the key given here exists only for this command.
+# Importing the apps makes the metrics' counter files: those of this build step go, and
+# var/metrics (a volume web, worker and beat share in compose) is left to the app user.
 RUN SECRET_KEY=collectstatic-at-build-time python manage.py collectstatic --noinput --verbosity 0 \
-    && chown app:app var \
+    && rm -rf var/metrics \
+    && install -d -o app -g app var/metrics \
+    && chown -R app:app var \
     && install -d -o app -g app -m 0700 /run/amohub-secrets
 
 USER app
