@@ -5,14 +5,14 @@ GUNICORN_THREADS below, or GUNICORN_CMD_ARGS in .env, which overrides this file
 (e.g. GUNICORN_CMD_ARGS="--workers=4 --timeout=60").
 
 Worker class and count, chosen by `make bench-intake` (wrk -t1 -c16 -d20s, the sample
-booking, PostgreSQL and a Celery worker on the same 2-core machine, which other jobs kept
-at a load of 5-10 meanwhile; requests/s, p99, web RSS in all / PSS, web CPU per request):
+booking, PostgreSQL, Redis and a Celery worker delivering to the emulator, all on the same
+2-core machine; requests/s, p99, web RSS in all / PSS, web CPU per request; * default):
 
-    gthread, 1 worker x 8 threads   118/s   p99 372 ms   168 MB / 122 MB   4.6 ms   <- default
-    gthread, 2 workers x 4 threads  101/s   p99 402 ms   246 MB / 134 MB   5.3 ms
-    gthread, 2 workers x 8 threads   93/s   p99 510 ms   248 MB / 153 MB   5.5 ms
-    sync, 3 workers                  39/s   p99 629 ms   320 MB / 158 MB   6.4 ms
-    sync, 4 workers                  43/s   p99 607 ms   398 MB / 189 MB   7.3 ms
+    gthread, 1 worker x 8 threads   293-412/s  p99 111-138 ms  181 MB / 133 MB  1.9-2.7 ms  *
+    gthread, 1 worker x 4 threads   215/s      p99 138 ms      179 MB / 114 MB  3.3 ms
+    gthread, 1 worker x 16 threads  234/s      p99 194 ms      183 MB / 135 MB  3.5 ms
+    gthread, 2 workers x 4 threads  235/s      p99 185 ms      266 MB / 149 MB  3.8 ms
+    sync, 3 workers (before)         39/s      p99 629 ms      320 MB / 158 MB  6.4 ms
 
 A request mostly waits on PostgreSQL and Redis round trips, which threads overlap; a
 second process adds ~80 MB and, with the GIL's one core per process, no throughput while
