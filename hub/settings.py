@@ -125,9 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One connection per web process (or thread) kept across requests: opening one per
     # request cost more than the request itself (tests/benchmarks/intake_wrk.py). A
     # No health check (a SELECT 1 before each request's first query): the intake makes
-    # one round trip per request, and retries its INSERT once on a fresh connection when
-    # the server closed the old one (intake_store.py); anything else fails that request,
-    # and Django replaces the broken connection after it.
+    # one round trip per request, and runs its queries once more on a new connection when
+    # the server closed the kept one (intake_store.py); elsewhere (the admin) such a
+    # request fails once, and Django replaces the broken connection after it.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("HUB_DB_CONN_MAX_AGE", default=600)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from integrations.sync.intake_auth import path_flow
+from integrations.sync.intake_store import once_more_on_a_new_connection
 from integrations.sync.models import Flow
 
 _lock = threading.Lock()
@@ -49,7 +50,9 @@ def _flows() -> dict[str, Flow]:
     if time.monotonic() < expires:
         return flows
     generation = _generation
-    flows = {flow.endpoint_path: flow for flow in Flow.objects.all()}
+    flows = once_more_on_a_new_connection(
+        lambda: {flow.endpoint_path: flow for flow in Flow.objects.all()}
+    )
     with _lock:
         # Not kept if the flows changed while they were being read.
         if generation == _generation:

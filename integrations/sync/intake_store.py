@@ -41,15 +41,24 @@ def events_insert(rows: list[InboundEvent], *, account_id: int | None):
         f"(SELECT {quote('nudged_at')} FROM {quote(AccountDrain._meta.db_table)} "
         f"WHERE {quote('account_id')} = %s)"
     )
+    return once_more_on_a_new_connection(lambda: _fetch(sql, [*params, account_id]))
+
+
+def once_more_on_a_new_connection(query):
+    """``query()``; again on a new connection if the server closed the kept one.
+
+    The intake's connections are kept across requests without Django's health check (a
+    SELECT 1 per request): after a PostgreSQL restart its queries (the flows' reload and
+    the INSERT) meet a closed connection once, and are run again instead of failing.
+    Outside a transaction only, where nothing else is lost with the old connection.
+    """
     try:
-        return _fetch(sql, [*params, account_id])
+        return query()
     except (InterfaceError, OperationalError):
-        # A kept connection the server has closed (a restart): once more on a new one.
-        # Outside a transaction only, where nothing else is lost with the old connection.
         if connection.in_atomic_block:
             raise
         connection.close()
-        return _fetch(sql, [*params, account_id])
+        return query()
 
 
 def _fetch(sql: str, params: list):
