@@ -1,13 +1,16 @@
 """Shared fixtures: sample payloads, seeded flows, an account with a token, the emulator."""
 
+import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from hub.logging import JsonFormatter
 from integrations.amocrm.emulator.server import EmulatorServer
 from integrations.amocrm.tokens import token_store
-from integrations.sync.models import Flow
+from integrations.sync.models import FieldMapping, Flow
 from tests.factories import AccountFactory, TokenFactory, UserFactory
 from tests.workers import WorkerProcess, redis_forget
 
@@ -188,3 +191,30 @@ def fresh_flow_routes():
     flow_routes_forget()
     yield
     flow_routes_forget()
+
+
+@pytest.fixture
+def mc_emulator_flow(emulator_account) -> Flow:
+    """The seeded medical-centre flow on the emulator, with the birthday mapped."""
+    flow = Flow.objects.get(kind="mc")
+    flow.account = emulator_account
+    flow.save()
+    # What FIELD_MC_BIRTHDAY=1305201 would have seeded.
+    FieldMapping.objects.create(
+        flow=flow, source="birthday", field_id=1305201, field_type="birthday"
+    )
+    return flow
+
+
+@pytest.fixture
+def json_log(caplog):
+    """What the JSON formatter writes for every record at DEBUG and above."""
+    caplog.set_level(logging.DEBUG)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield stream
+    root.removeHandler(handler)

@@ -9,15 +9,12 @@ secret, access or refresh token, long-lived token or authorization code the emul
 issued may appear in any of it.
 """
 
-import io
 import json
 import logging
 
-import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
 
-from hub.logging import JsonFormatter
 from integrations.amocrm.models import Account, ApiCallRecord, Token
 from integrations.sync.delivery import event_deliver
 from integrations.sync.models import DeliveryAttempt, EventStatus, Flow, InboundEvent
@@ -40,19 +37,6 @@ ADMIN_MODELS = [
     ("sync", "inboundevent", InboundEvent),
     ("sync", "deliveryattempt", DeliveryAttempt),
 ]
-
-
-@pytest.fixture
-def json_log():
-    """What the JSON formatter writes for every record at DEBUG and above."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
 
 
 def booking(flow) -> InboundEvent:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrations.sync.models import EventStatus, FieldMapping, Flow, LeadAlias
+from integrations.sync.models import EventStatus, Flow, LeadAlias
 from tests.workers import field_values, wait_for_status
 
 pytestmark = [
@@ -24,18 +24,6 @@ BOOKINGS_PIPELINE, NEW_BOOKING = 10156066, 80453094
 
 
 @pytest.fixture
-def mc_flow_on_emulator(emulator_account) -> Flow:
-    flow = Flow.objects.get(kind="mc")
-    flow.account = emulator_account
-    flow.save()
-    # What FIELD_MC_BIRTHDAY=1305201 would have seeded.
-    FieldMapping.objects.create(
-        flow=flow, source="birthday", field_id=1305201, field_type="birthday"
-    )
-    return flow
-
-
-@pytest.fixture
 def mock_booked_flow(emulator_account) -> Flow:
     flow = Flow.objects.get(kind="booked")
     flow.account = emulator_account
@@ -46,7 +34,7 @@ def mock_booked_flow(emulator_account) -> Flow:
 
 
 def test_mc_sample_reaches_the_lead_with_every_mapped_value(
-    client, mc_flow_on_emulator, emulator, worker, mc_body
+    client, mc_emulator_flow, emulator, worker, mc_body
 ):
     response = client.post("/zdrav/mc", mc_body, content_type="application/json")
 

@@ -6,22 +6,17 @@ refused by AmoCRM's validation), and every log record is captured at DEBUG as th
 formatter writes it. None of the values may appear in it.
 """
 
-import io
 import json
 import logging
 from unittest import mock
 
-import pytest
 from django.utils import timezone
 
-from hub.logging import JsonFormatter
 from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.tokens import AccountTokens
 from integrations.sync.delivery import account_drain
 from integrations.sync.models import (
     EventStatus,
-    FieldMapping,
-    Flow,
     FlowStatusMapping,
     InboundEvent,
 )
@@ -58,31 +53,6 @@ PERSONAL = [
     "Диабет-контроль",
     "Осмотр стоп при диабете",
 ]
-
-
-@pytest.fixture
-def json_log(caplog):
-    """What the JSON formatter writes for every record at DEBUG and above."""
-    caplog.set_level(logging.DEBUG)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
-
-
-@pytest.fixture
-def mc_emulator_flow(emulator_account) -> Flow:
-    flow = Flow.objects.get(kind="mc")
-    flow.account = emulator_account
-    flow.save()
-    FieldMapping.objects.create(
-        flow=flow, source="birthday", field_id=1305201, field_type="birthday"
-    )
-    return flow
 
 
 def leaks(text: str) -> list[str]:
