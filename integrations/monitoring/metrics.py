@@ -36,7 +36,6 @@ from prometheus_client import Counter, Histogram, values
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
-
 # Read once: the identifier is asked for at every count (to notice a fork), and a host
 # name does not change under a running process.
 _HOST = socket.gethostname()
