@@ -7,37 +7,9 @@ replaces those values before the line is formatted. nginx's access log follows t
 rules (nginx/*.template: ``$amohub_scrubbed_uri``).
 """
 
-import re
-
 from gunicorn.glogging import Logger
 
-SCRUBBED = "***"
-# Query parameters whose values are secrets.
-SECRET_PARAMS = ("code", "state", "token", "access_token", "refresh_token", "client_secret")
-# The intake's paths: a segment after /zdrav/<flow>/ is a token.
-INTAKE_PREFIX = "/zdrav/"
-
-# A parameter, plain or percent-encoded inside another one (the admin's login redirect
-# carries the callback's whole query in ``next=``); its value ends at the next separator.
-_PARAM = re.compile(
-    r"(?i)(^|[?&;]|%3F|%26|%3B)(" + "|".join(SECRET_PARAMS) + r")(=|%3D)"
-    r"(?:(?!%26|%3B)[^&;#\s])*"
-)
-_INTAKE_TOKEN = re.compile(r"^(" + re.escape(INTAKE_PREFIX) + r"[^/?#\s]+/)[^?#\s]+")
-
-
-def uri_scrub(uri: str) -> str:
-    """The path and query with token-bearing values replaced by ``***``."""
-    if not uri:
-        return uri
-    path, mark, query = uri.partition("?")
-    path = _INTAKE_TOKEN.sub(lambda m: m.group(1) + SCRUBBED, path)
-    return path + mark + query_scrub(query)
-
-
-def query_scrub(query: str) -> str:
-    """The query with the secret parameters' values replaced by ``***``."""
-    return _PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{SCRUBBED}", query or "")
+from hub.log_scrubbing import query_scrub, uri_scrub
 
 
 class ScrubbingLogger(Logger):

@@ -11,6 +11,8 @@ import traceback
 
 from django.http import HttpRequest
 
+from hub.log_scrubbing import text_scrub, uri_scrub
+
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is data.
 _RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
@@ -25,7 +27,8 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname,
             "logger": record.name,
-            "message": _message(record),
+            # Django's request errors name the path, which may carry an intake token.
+            "message": text_scrub(_message(record)),
         }
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
@@ -93,7 +96,7 @@ def _loggable(value):
     # Django passes the request with its 4xx/5xx records; its repr carries the query
     # string, and the OAuth callback's query carries the authorization code.
     if isinstance(value, HttpRequest):
-        return f"{value.method} {value.path}"
+        return f"{value.method} {uri_scrub(value.path)}"
     # An exception's text may quote a bad value: only its class is logged.
     if isinstance(value, BaseException):
         return error_class(value)

@@ -60,7 +60,9 @@ def _refusal(request) -> HttpResponse | None:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        value.strip().encode(), token.encode()
+    ):
         return JsonResponse({"detail": "wrong token"}, status=403)
     return None
 

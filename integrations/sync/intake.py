@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from integrations.rdesk.schemas import PayloadInvalid, payload_validate
 from integrations.sync.delivery import events_enqueue, nudge_pending
 from integrations.sync.intake_auth import request_authenticate
-from integrations.sync.intake_store import events_insert
+from integrations.sync.intake_store import events_insert, once_more_on_a_new_connection
 from integrations.sync.item_errors import errors_summary, item_errors
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import EventStatus, Flow, InboundEvent
@@ -214,11 +214,14 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
             raise refusal
         items = items_accept(kind=flow.kind, request=request)
     except IntakeRefused as refusal:
-        event = InboundEvent.objects.create(
-            **common,
-            payload=refusal.payload,
-            status=EventStatus.REJECTED,
-            last_error=text_storable(refusal.reason),
+        # Stored like the accepted items, also on the first request after a restart.
+        event = once_more_on_a_new_connection(
+            lambda: InboundEvent.objects.create(
+                **common,
+                payload=refusal.payload,
+                status=EventStatus.REJECTED,
+                last_error=text_storable(refusal.reason),
+            )
         )
         # The code only: the detail may describe what was sent.
         logger.warning(

@@ -121,7 +121,9 @@ def _allow_list(text: str) -> tuple[Network, ...] | None:
 
 def _address(text: str) -> Address | None:
     try:
-        address = ipaddress.ip_address(text.strip())
+        # A zone (fe80::1%eth0) names an interface of the sender's, not an address of
+        # the caller's, and PostgreSQL's inet type refuses it.
+        address = ipaddress.ip_address(text.strip().partition("%")[0])
     except ValueError:
         return None
     # An IPv4 client seen through an IPv6 socket (::ffff:203.0.113.7) is that IPv4 client.

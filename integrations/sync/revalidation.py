@@ -52,7 +52,8 @@ def rejudgeable_events(events: QuerySet[InboundEvent] | None = None) -> QuerySet
     for pattern in REJUDGEABLE_REASONS:
         reasons |= Q(last_error__regex=pattern)
     return (
-        events.filter(reasons, status=EventStatus.REJECTED)
+        # A pruned body holds *** where the guest's data was: never a delivery again.
+        events.filter(reasons, status=EventStatus.REJECTED, pruned_at__isnull=True)
         .exclude(last_error__contains=REVALIDATED_NOTE)
         .order_by("received_at", "pk")
     )

@@ -45,6 +45,7 @@ def test_access_logs_of_nginx_and_gunicorn_hold_no_token_or_oauth_code(
         ("/zdrav/booked", "/zdrav/booked"),
         ("/zdrav/booked/tok-123?x=1", "/zdrav/booked/***?x=1"),
         ("/zdrav/mc?Token=abc&x=1", "/zdrav/mc?Token=***&x=1"),
+        ("/hooks/booked/" + "t" * 43 + "?x=1", "/hooks/booked/***?x=1"),
         ("/amocrm/oauth/callback/?state=s&code=c", "/amocrm/oauth/callback/?state=***&code=***"),
         (
             "/admin/login/?next=/amocrm/oauth/callback/%3Fcode%3Dc1%26state%3Ds1",
@@ -99,3 +100,24 @@ def test_a_bad_limit_or_allow_list_stops_the_render_naming_it(name, value):
 
     with pytest.raises(RuntimeError, match=name):
         render("nginx.conf.template", NGX_RESOLVER="127.0.0.11", **variables, **{name: value})
+
+
+def test_django_request_errors_are_logged_without_the_path_token(rf):
+    import logging
+
+    from hub.logging import JsonFormatter
+
+    request = rf.post("/zdrav/booked/SECRETTOKEN")
+    record = logging.makeLogRecord(
+        {
+            "name": "django.request",
+            "msg": "Internal Server Error: %s",
+            "args": (request.path,),
+            "request": request,
+        }
+    )
+
+    line = JsonFormatter().format(record)
+
+    assert "SECRETTOKEN" not in line
+    assert "/zdrav/booked/***" in line

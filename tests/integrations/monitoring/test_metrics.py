@@ -257,3 +257,11 @@ def test_without_the_database_the_scrape_still_answers_with_the_counters(client,
     assert value(samples, "amohub_database_up") == 0
     assert value(samples, "amohub_intake_requests_total", flow="Бронирования", status="200") >= 1
     assert not any(name == "amohub_backlog_events" for name, _ in samples)
+
+
+def test_with_a_token_set_a_token_of_any_characters_is_refused_not_failed(client, db, settings):
+    settings.HUB_METRICS_TOKEN = "scrape-secret"
+
+    response = client.get("/metrics", headers={"Authorization": "Bearer été"})
+
+    assert response.status_code == 403

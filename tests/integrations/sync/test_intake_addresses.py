@@ -24,6 +24,8 @@ PROXIES = (ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("fd00::/64"
         pytest.param("fd00::5", "2001:db8::7", "2001:db8::7", id="ipv6-proxy"),
         pytest.param("::ffff:10.0.0.2", "203.0.113.7", "203.0.113.7", id="ipv4-mapped-proxy"),
         pytest.param("::ffff:203.0.113.7", "", "203.0.113.7", id="ipv4-mapped-peer"),
+        # PostgreSQL's inet refuses a zone: the address without it is the caller's.
+        pytest.param("10.0.0.2", "fe80::1%eth0", "fe80::1", id="ipv6-zone"),
         pytest.param("", "203.0.113.7", None, id="no-peer"),
         pytest.param(None, "", None, id="none-peer"),
     ],

@@ -9,6 +9,7 @@ from integrations.sync.delivery import nudge_pending
 from integrations.sync.flow_routes import flow_route, flow_routes_forget
 from integrations.sync.intake_store import events_insert
 from integrations.sync.models import AccountDrain, EventStatus, InboundEvent
+from integrations.sync.views import IntakeView
 from tests.conftest import fixture_bytes, fixture_json
 
 
@@ -103,3 +104,28 @@ def test_the_flows_are_reloaded_on_a_new_connection_after_a_restart(booked_flow)
     flow, _ = flow_route("/zdrav/booked")
 
     assert flow == booked_flow
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_refusal_is_stored_on_a_new_connection_after_a_restart(booked_flow, rf):
+    server_closes_the_connection()
+    request = rf.post("/zdrav/booked", b'{"x": 1}', content_type="application/json")
+
+    response = IntakeView.as_view()(request, endpoint="zdrav/booked")
+
+    assert response.status_code == 422
+    assert InboundEvent.objects.filter(status=EventStatus.REJECTED).count() == 1
+
+
+def test_a_query_of_thousands_of_fields_is_still_answered_and_stored(booked_flow, client):
+    query = "&".join(f"f{n}=1" for n in range(1500))
+
+    response = client.post(
+        f"/zdrav/booked?{query}",
+        fixture_bytes("rdesk/rdesk-booked.json"),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    assert InboundEvent.objects.filter(status=EventStatus.RECEIVED).count() == 1

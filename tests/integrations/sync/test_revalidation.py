@@ -263,3 +263,13 @@ def test_a_body_refused_for_a_missing_token_stays_rejected(client, db, schema_up
 
     assert (outcome.accepted, outcome.still_invalid) == ({}, [])
     assert InboundEvent.objects.get().status == EventStatus.REJECTED
+
+
+def test_a_pruned_event_is_never_turned_into_deliveries(db, schema_upgraded):
+    # Its body holds *** where the guest's data was: sent, it would blank the lead.
+    rejected_event(pruned_at=timezone.now())
+
+    result = events_revalidate(events=everything())
+
+    assert result.accepted == {}
+    assert not InboundEvent.objects.exclude(status=EventStatus.REJECTED).exists()
