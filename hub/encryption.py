@@ -150,3 +150,28 @@ def model_secrets_rotate(
             rotated += len(stale)
             current += len(batch) - len(stale)
             last_pk = batch[-1].pk
+
+
+def stored_secrets_rewrite(schema_editor, table: str, columns: list[str], change) -> None:
+    """Rewrites each non-empty value of ``table``'s ``columns`` with ``change`` (a data
+    migration's step: encrypting plaintext rows, or decrypting them on the way back).
+
+    Raw SQL: the model's field would decrypt on read, which plaintext cannot survive.
+    """
+    connection = schema_editor.connection
+    quote = connection.ops.quote_name
+    selected = ", ".join(quote(column) for column in columns)
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {selected} FROM {quote(table)}")
+        for pk, *values in cursor.fetchall():
+            changed = [change(value) if value else value for value in values]
+            if changed != values:
+                cursor.execute(
+                    f"UPDATE {quote(table)} SET {assignments} WHERE id = %s", [*changed, pk]
+                )
+
+
+def plaintext_encrypt(value: str) -> str:
+    """``value`` encrypted, unless it already is (a data migration may be rerun)."""
+    return value if secret_is_encrypted(value) else secret_encrypt(value)

@@ -6,6 +6,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from hub.encryption import EncryptedTextField
+
 
 class AlertChannel(models.Model):
     """A place alerts are sent to, besides the ones named in the environment."""
@@ -22,7 +24,8 @@ class AlertChannel(models.Model):
         blank=True,
         help_text=_("Addresses separated by commas; sent with the hub's mail settings."),
     )
-    telegram_bot_token = models.CharField(_("Telegram bot token"), max_length=200, blank=True)
+    # Encrypted at rest like the AmoCRM secrets (hub/encryption.py, `rotate_secrets`).
+    telegram_bot_token = EncryptedTextField(_("Telegram bot token"), blank=True)
     telegram_chat_id = models.CharField(
         _("Telegram chat id"),
         max_length=100,

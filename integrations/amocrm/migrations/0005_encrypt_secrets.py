@@ -8,7 +8,7 @@ can be rerun. Reversing it decrypts the values again (every key in use must be s
 from django.db import migrations
 
 import hub.encryption
-from hub.encryption import secret_decrypt, secret_encrypt, secret_is_encrypted
+from hub.encryption import plaintext_encrypt, secret_decrypt, stored_secrets_rewrite
 
 SECRET_COLUMNS = {
     "account": ["client_secret", "long_lived_token"],
@@ -16,30 +16,14 @@ SECRET_COLUMNS = {
 }
 
 
-def _encrypt(value: str) -> str:
-    return value if secret_is_encrypted(value) else secret_encrypt(value)
-
-
 def _rewrite(apps, schema_editor, change) -> None:
-    # Raw SQL: the model's field would decrypt on read, which plaintext cannot survive.
-    connection = schema_editor.connection
-    quote = connection.ops.quote_name
     for model_name, columns in SECRET_COLUMNS.items():
-        table = quote(apps.get_model("amocrm", model_name)._meta.db_table)
-        selected = ", ".join(quote(column) for column in columns)
-        assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id, {selected} FROM {table}")
-            for pk, *values in cursor.fetchall():
-                changed = [change(value) if value else value for value in values]
-                if changed != values:
-                    cursor.execute(
-                        f"UPDATE {table} SET {assignments} WHERE id = %s", [*changed, pk]
-                    )
+        table = apps.get_model("amocrm", model_name)._meta.db_table
+        stored_secrets_rewrite(schema_editor, table, columns, change)
 
 
 def secrets_encrypt(apps, schema_editor) -> None:
-    _rewrite(apps, schema_editor, _encrypt)
+    _rewrite(apps, schema_editor, plaintext_encrypt)
 
 
 def secrets_decrypt(apps, schema_editor) -> None:
