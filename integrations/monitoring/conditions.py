@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Min
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 
 from integrations.amocrm.models import Account, Token
@@ -98,9 +99,11 @@ def failed_events(*, now: datetime) -> list[Problem]:
 def backlog_old(*, now: datetime) -> list[Problem]:
     """An event still undelivered longer after its arrival than the threshold."""
     threshold = settings.HUB_ALERT_BACKLOG_AGE
-    oldest = InboundEvent.objects.filter(status__in=PENDING).aggregate(oldest=Min("received_at"))[
-        "oldest"
-    ]
+    # A replayed or re-validated event keeps its arrival time: it waits since it was sent
+    # again, not since RDESK posted it.
+    oldest = InboundEvent.objects.filter(status__in=PENDING).aggregate(
+        oldest=Min(Coalesce("replayed_at", "received_at"))
+    )["oldest"]
     if oldest is None or (now - oldest).total_seconds() <= threshold:
         return []
     return [

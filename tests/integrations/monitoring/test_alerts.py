@@ -120,6 +120,20 @@ def test_an_old_undelivered_event_opens_a_backlog_incident(booked_flow, settings
     assert "arrived 120 min ago (threshold 60 min)" in incident.summary
 
 
+def test_an_old_event_replayed_just_now_opens_no_backlog_incident(booked_flow, settings):
+    settings.HUB_ALERT_BACKLOG_AGE = 3600
+    InboundEventFactory(
+        flow=booked_flow,
+        status=EventStatus.QUEUED,
+        received_at=timezone.now() - timedelta(days=3),
+        replayed_at=timezone.now(),
+    )
+
+    alerts_evaluate()
+
+    assert not Incident.objects.exists()
+
+
 def test_a_mapping_to_a_vanished_field_opens_an_incident(account, booked_flow):
     booked_flow.mappings.all().delete()
     CustomFieldFactory(account=account, field_id=1287599)
