@@ -4,6 +4,7 @@ from celery import shared_task
 
 from integrations.monitoring.alerts import alerts_evaluate
 from integrations.monitoring.catalogue_checks import catalogues_check
+from integrations.monitoring.single_run import ALERTS_LOCK, run_alone
 
 
 # Runs every minute: a run that waited longer than that in the queue is superseded by
@@ -11,7 +12,10 @@ from integrations.monitoring.catalogue_checks import catalogues_check
 @shared_task(name="integrations.monitoring.tasks.evaluate_alerts", ignore_result=True, expires=55)
 def evaluate_alerts() -> dict[str, int]:
     """Opens and resolves incidents and sends the alerts owed (beat, every minute)."""
-    run = alerts_evaluate()
+    with run_alone(ALERTS_LOCK) as alone:
+        if not alone:
+            return {"skipped": 1}
+        run = alerts_evaluate()
     return {"opened": run.opened, "resolved": run.resolved, "sent": run.sent, "failed": run.failed}
 
 

@@ -392,3 +392,25 @@ def test_the_alert_task_reports_what_it_did(account, booked_flow, email_channel)
     disconnect(account)
 
     assert evaluate_alerts() == {"opened": 1, "resolved": 0, "sent": 1, "failed": 0}
+
+
+@pytest.mark.postgres
+def test_a_run_while_another_is_sending_stands_down(account, booked_flow, email_channel):
+    import psycopg
+    from django.db import connection
+
+    from integrations.monitoring.single_run import ALERTS_LOCK
+    from integrations.monitoring.tasks import evaluate_alerts
+
+    disconnect(account)
+    # The other run: another worker's connection to the same database, holding the lock.
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        host=params["host"], port=params["port"], user=params["user"], dbname=params["dbname"]
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [ALERTS_LOCK])
+
+        assert evaluate_alerts() == {"skipped": 1}
+        assert len(mail.outbox) == 0
+
+    assert evaluate_alerts()["sent"] == 1
