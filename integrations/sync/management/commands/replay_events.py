@@ -5,16 +5,14 @@ The events and their filters are the ones the admin's replay uses
 """
 
 import sys
-from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext, ngettext, pgettext
 from tqdm import tqdm
 
+from integrations.sync.management.event_filters import flow_and_since_arguments, moment_parse
 from integrations.sync.models import EventStatus, Replay
 from integrations.sync.replay import (
     PENDING,
@@ -44,14 +42,7 @@ class Command(BaseCommand):
             choices=EventStatus.values,
             help=gettext("Status of the events to pick; repeat for several (default: failed)."),
         )
-        parser.add_argument("--flow", help=gettext("Flow id, name or endpoint path."))
-        parser.add_argument(
-            "--since",
-            help=gettext(
-                "Received on or after this date or time (YYYY-MM-DD or YYYY-MM-DD HH:MM), "
-                "in the hub's time zone unless an offset is given."
-            ),
-        )
+        flow_and_since_arguments(parser)
         parser.add_argument(
             "--until",
             help=gettext(
@@ -79,8 +70,8 @@ class Command(BaseCommand):
             events = events_matching(
                 status=options["status"] or [EventStatus.FAILED],
                 flow=options["flow"],
-                since=_when(options["since"], "--since"),
-                until=_when(options["until"], "--until"),
+                since=moment_parse(options["since"], "--since"),
+                until=moment_parse(options["until"], "--until"),
                 lead_id=options["lead_id"],
                 rdesk_id=options["rdesk_id"],
             )
@@ -209,22 +200,3 @@ def _user_find(username: str | None):
         return model.objects.get(**{model.USERNAME_FIELD: username})
     except model.DoesNotExist:
         raise CommandError(gettext("No user '%(user)s'.") % {"user": username}) from None
-
-
-def _when(text: str | None, option: str) -> date | datetime | None:
-    """A date (a whole day) or a moment; naive moments are in the hub's time zone."""
-    if not text:
-        return None
-    try:
-        day = parse_date(text)
-        moment = None if day else parse_datetime(text)
-    except ValueError:
-        day = moment = None
-    if day:
-        return day
-    if moment is None:
-        raise CommandError(
-            gettext("%(option)s: '%(value)s' is not a date or time (YYYY-MM-DD [HH:MM]).")
-            % {"option": option, "value": text}
-        )
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment

@@ -8,7 +8,7 @@ which events they became. Running it twice creates nothing new.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext, ngettext
 
-from integrations.sync.management.commands.replay_events import _when
+from integrations.sync.management.event_filters import flow_and_since_arguments, moment_parse
 from integrations.sync.replay import FilterError, events_matching
 from integrations.sync.revalidation import events_revalidate, rejudgeable_events
 
@@ -22,14 +22,7 @@ class Command(BaseCommand):
         )
 
     def add_arguments(self, parser):
-        parser.add_argument("--flow", help=gettext("Flow id, name or endpoint path."))
-        parser.add_argument(
-            "--since",
-            help=gettext(
-                "Received on or after this date or time (YYYY-MM-DD or YYYY-MM-DD HH:MM), "
-                "in the hub's time zone unless an offset is given."
-            ),
-        )
+        flow_and_since_arguments(parser)
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -38,7 +31,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            events = events_matching(flow=options["flow"], since=_when(options["since"], "--since"))
+            events = events_matching(
+                flow=options["flow"], since=moment_parse(options["since"], "--since")
+            )
         except FilterError as error:
             raise CommandError(str(error)) from error
         judged = rejudgeable_events(events).count()
