@@ -9,7 +9,7 @@ at once: nothing waits for a batch to fill. A lost nudge is made good by the swe
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -97,7 +97,7 @@ def account_nudge(*, account_id: int | None, countdown: float | None = None) -> 
     """
     from integrations.sync.tasks import drain_account
 
-    if countdown is None and account_id is not None and not _nudge_mark(account_id):
+    if countdown is None and account_id is not None and not _nudge_mark_set(account_id):
         return ON_ITS_WAY
     try:
         drain_account.apply_async((account_id,), countdown=countdown)
@@ -109,24 +109,28 @@ def account_nudge(*, account_id: int | None, countdown: float | None = None) -> 
     return SENT
 
 
+def nudge_mark_read(account_id: int | None) -> datetime | None:
+    """When the account's drain was last nudged (None: never, or taken by a worker)."""
+    return (
+        AccountDrain.objects.filter(account_id=account_id)
+        .values_list("nudged_at", flat=True)
+        .first()
+    )
+
+
 def nudge_pending(nudged_at) -> bool:
     """Whether a nudge marked at ``nudged_at`` (None: never) still waits for a worker."""
     stale = timezone.now() - timedelta(seconds=settings.HUB_NUDGE_TTL)
     return nudged_at is not None and nudged_at >= stale
 
 
-def _nudge_mark(account_id: int) -> bool:
+def _nudge_mark_set(account_id: int) -> bool:
     """Marks a nudge as on its way; False if one already is."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.HUB_NUDGE_TTL)
     # Under load a nudge is nearly always on its way already: one plain read says so,
     # without taking the row's lock. Only its absence goes on to the write that decides.
-    nudged_at = (
-        AccountDrain.objects.filter(account_id=account_id)
-        .values_list("nudged_at", flat=True)
-        .first()
-    )
-    if nudge_pending(nudged_at):
+    if nudge_pending(nudge_mark_read(account_id)):
         return False
     marked = (
         AccountDrain.objects.filter(account_id=account_id)

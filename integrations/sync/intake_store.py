@@ -10,10 +10,9 @@ the model fields themselves (``get_db_prep_save``), so every column is written a
 ORM's ``bulk_create`` and read the mark separately.
 """
 
-from datetime import datetime
-
 from django.db import InterfaceError, OperationalError, connection, transaction
 
+from integrations.sync.delivery import nudge_mark_read
 from integrations.sync.models import AccountDrain, InboundEvent
 
 
@@ -71,9 +70,4 @@ def _fetch(sql: str, params: list):
 def _insert_orm(rows: list[InboundEvent], *, account_id: int | None):
     with transaction.atomic():
         ids = [event.pk for event in InboundEvent.objects.bulk_create(rows)]
-    nudged_at: datetime | None = (
-        AccountDrain.objects.filter(account_id=account_id)
-        .values_list("nudged_at", flat=True)
-        .first()
-    )
-    return ids, nudged_at
+    return ids, nudge_mark_read(account_id)
