@@ -1,8 +1,8 @@
 """WSGI entry point for gunicorn: the intake's paths through a lean middleware chain.
 
 RDESK's webhooks need none of what the admin does per request (sessions, the user, the
-language cookie, the account's time zone read from the database, messages, the change
-history), and at the intake's rate that work was a large part of each request. Paths
+language cookie, login throttling, the account's time zone read from the database, messages, the
+change history), and at the intake's rate that work was a large part of each request. Paths
 under ``HUB_LEAN_PATHS`` (default ``/zdrav/``, where the flows live) are served by a
 handler built with ``settings.MIDDLEWARE`` minus those; everything else by Django's own.
 Both resolve URLs the same way, so a flow path moved elsewhere still works, only through
@@ -22,6 +22,8 @@ NOT_FOR_INTAKE = {
     "hub.middleware.HubLocaleMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Login throttling: nobody logs in through the intake.
+    "axes.middleware.AxesMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "hub.middleware.AccountTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
