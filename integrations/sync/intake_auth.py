@@ -177,17 +177,11 @@ def request_client_address(meta: Mapping) -> str | None:
 # --- paths ----------------------------------------------------------------------------
 
 
-def path_candidates(path: str) -> tuple[str, ...]:
-    """The flow paths that may serve ``path``: itself, and its parent (the token form)."""
-    parent, _, last = path.rpartition("/")
-    return (path, parent) if parent and last else (path,)
-
-
 def path_flow(path: str, flows_by_path: Mapping[str, "Flow"]) -> tuple["Flow", str] | None:
     """The flow serving ``path`` and the token the path carries ("" for none), or None.
 
-    ``flows_by_path`` needs only the ``path_candidates``. A flow's own path wins; its path
-    plus one segment is that flow's token form, served only to flows that have a token.
+    A flow's own path wins; its path plus one segment is that flow's token form, served
+    only to flows that have a token.
     """
     flow = flows_by_path.get(path)
     if flow is not None:
