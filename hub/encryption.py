@@ -65,11 +65,6 @@ def secret_is_encrypted(value: str) -> bool:
     return True
 
 
-def secret_rotate(token: str) -> str:
-    """``token`` re-encrypted under the first key (unchanged value)."""
-    return _fernet(encryption_keys()).rotate(token.encode()).decode()
-
-
 def secret_is_current(token: str) -> bool:
     """Whether ``token`` was made with the first key."""
     try:
