@@ -52,3 +52,11 @@ def post_fork(server, worker):
     from django.db import connections
 
     connections.close_all()
+
+
+def child_exit(server, worker):
+    # In the master: a worker that ended (--max-requests, a crash) leaves its metrics
+    # files; its counts go into the host's archive, so the directory does not grow.
+    from integrations.monitoring.metrics import process_files_archive
+
+    process_files_archive(worker.pid)

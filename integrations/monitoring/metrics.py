@@ -143,7 +143,7 @@ def process_files_archive(pid: int | None = None) -> int:
     """
     directory = _directory()
     ended = process_identifier(pid)
-    archive = f"archive-{socket.gethostname()}"
+    archive = f"archive-{_HOST}"
     folded = 0
     with _files_locked(directory, fcntl.LOCK_EX):
         for path in glob.glob(os.path.join(directory, f"*_{ended}.db")):

@@ -244,6 +244,19 @@ def test_an_ended_process_counts_are_kept_in_the_archive(client, db):
     assert not os.path.exists(second)
 
 
+def test_gunicorn_archives_the_files_of_a_worker_that_ended(db):
+    import runpy
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    config = runpy.run_path(str(Path(__file__).parents[3] / "hub" / "gunicorn.conf.py"))
+    left = ended_process_counts(999_993, 2)
+
+    config["child_exit"](None, SimpleNamespace(pid=999_993))
+
+    assert not os.path.exists(left)
+
+
 def test_without_the_database_the_scrape_still_answers_with_the_counters(client, db):
     from django.db import OperationalError
 
