@@ -7,6 +7,7 @@ event another worker now holds.
 
 import logging
 import random
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -166,7 +167,7 @@ def claim_finish(
             updated_at=now,
         )
         rest = [e for e in changed if e.status != EventStatus.DELIVERED]
-        written += kept.bulk_update(rest, [*_FIELDS, "updated_at"], batch_size=500)
+        written += _outcomes_write(kept, rest, now=now)
     metrics.deliveries_observed(
         (e for e in changed if e.status == EventStatus.DELIVERED), delivered_at=now
     )
@@ -176,6 +177,28 @@ def claim_finish(
             extra={"account": claim.account_id, "lost": len(changed) - written},
         )
     return {pk: event.status for pk, event in events.items()}, soonest
+
+
+def _outcomes_write(kept, events: list[InboundEvent], *, now) -> int:
+    """Writes the events' new state: one UPDATE per set of events with equal values,
+    ``bulk_update`` for the rest; returns the rows written.
+
+    A lead's superseded events share their outcome: a burst for one lead skips hundreds
+    at a time, and ``bulk_update``'s CASE per row and field cost the worker more CPU than
+    everything else in the claim.
+    """
+    alike = defaultdict(list)
+    for event in events:
+        alike[tuple(getattr(event, field) for field in _FIELDS)].append(event)
+    written, single = 0, []
+    for values, group in alike.items():
+        if len(group) == 1:
+            single += group
+            continue
+        written += kept.filter(pk__in=[event.pk for event in group]).update(
+            **dict(zip(_FIELDS, values, strict=True)), updated_at=now
+        )
+    return written + kept.bulk_update(single, [*_FIELDS, "updated_at"], batch_size=500)
 
 
 def _paused_but_connected(claim: Claim, outcomes: dict[int, Outcome]) -> set[int]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.amocrm.client import AmoCRMClient
@@ -620,6 +621,28 @@ def test_pending_events_for_one_lead_become_one_update_with_the_newest_values(
     assert newer.status == EventStatus.DELIVERED
     assert older.last_error.startswith(f"Superseded by event #{newer.pk} (received ")
     assert not older.delivery_attempts.exists()
+
+
+def test_a_burst_for_one_lead_is_skipped_in_one_statement_not_row_by_row(booked_flow, amocrm_http):
+    amocrm_http.patch(LEAD_URL, json=LEAD_ANSWER)
+    older = [booking_event(booked_flow, received_at=minutes_ago(10 - i / 10)) for i in range(30)]
+    newest = booking_event(booked_flow, received_at=minutes_ago(1))
+
+    with CaptureQueriesContext(connection) as queries:
+        account_drain(account_id=booked_flow.account_id)
+
+    skips = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "sync_inboundevent"') and "skipped" in q["sql"]
+    ]
+    assert len(skips) == 1
+    assert "CASE" not in skips[0]
+    reasons = set(
+        InboundEvent.objects.filter(pk__in=[e.pk for e in older]).values_list("last_error")
+    )
+    assert len(reasons) == 1
+    assert next(iter(reasons))[0].startswith(f"Superseded by event #{newest.pk} ")
 
 
 def test_items_of_one_request_are_ordered_by_their_position(booked_flow, amocrm_http):
