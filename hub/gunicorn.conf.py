@@ -22,12 +22,13 @@ need its own green support, and threads already overlap the waits.
 
 import os
 
-wsgi_app = "hub.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "asgi")
+# The ASGI application for the asgi worker; Django's WSGI one for the others.
+wsgi_app = "hub.asgi:application" if worker_class == "asgi" else "hub.wsgi:application"
 # Each thread keeps its own database connection (CONN_MAX_AGE): 8 of PostgreSQL's 100.
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8")) if worker_class == "gthread" else 1
 # On the compose network nginx is the only client (the port is published nowhere): trust
 # its X-Forwarded-Proto.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")

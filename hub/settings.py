@@ -439,6 +439,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="amo-hub@localhost")
 # Paths served with the lean middleware chain (no sessions, user, locale, time zone,
 # messages, change history): the intake's. Empty: every path gets the full chain.
 HUB_LEAN_PATHS = env.list("HUB_LEAN_PATHS", default=["/zdrav/"])
+# Under gunicorn's asgi worker (hub/asgi.py): the threads serving everything but the
+# intake (the admin, health, metrics), each with its own database connection, and the
+# intake's pooled asynchronous connections, with how long a request waits for one (s).
+HUB_WEB_THREADS = env.int("GUNICORN_THREADS", default=8)
+HUB_INTAKE_DB_CONNECTIONS = env.int("HUB_INTAKE_DB_CONNECTIONS", default=4)
+HUB_INTAKE_DB_WAIT = env.float("HUB_INTAKE_DB_WAIT", default=10.0)
+# At most one nudge of an account's workers per this many seconds and web process.
+HUB_INTAKE_NUDGE_INTERVAL = env.float("HUB_INTAKE_NUDGE_INTERVAL", default=0.1)
 # The admin's URL prefix (nginx's NGX_ADMIN_ALLOW guards the same prefix): a path of its
 # own keeps it out of scanners' way.
 HUB_ADMIN_PATH = env("HUB_ADMIN_PATH", default="admin/").strip("/") + "/"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from integrations.sync.intake_auth import path_flow
+from integrations.sync.intake_batches import in_orm_thread
 from integrations.sync.intake_store import once_more_on_a_new_connection
 from integrations.sync.models import Flow
 
@@ -31,6 +32,14 @@ def flow_route(path: str) -> tuple[Flow, str] | None:
     its token form, served to flows that have a token (``intake_auth.path_flow``).
     """
     return path_flow(path, _flows())
+
+
+async def flow_route_async(path: str) -> tuple[Flow, str] | None:
+    """``flow_route`` for an event loop: an expired copy is read again off the loop."""
+    expires, flows = _routes
+    if time.monotonic() >= expires:
+        flows = await in_orm_thread(_flows)
+    return path_flow(path, flows)
 
 
 def flow_routes_forget(**kwargs) -> None:

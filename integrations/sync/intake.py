@@ -18,6 +18,8 @@ from django.utils import timezone, translation
 from integrations.rdesk.schemas import PayloadInvalid, payload_validate
 from integrations.sync.delivery import events_enqueue, nudge_pending
 from integrations.sync.intake_auth import request_authenticate
+from integrations.sync.intake_batches import events_insert_async, in_orm_thread
+from integrations.sync.intake_nudges import nudge_want
 from integrations.sync.intake_store import events_insert, once_more_on_a_new_connection
 from integrations.sync.item_errors import errors_summary, item_errors
 from integrations.sync.kinds import FLOW_KINDS
@@ -190,9 +192,21 @@ def _identifier(item: dict, key: str) -> str:
     return ""
 
 
-def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
-    """Stores the request as events and schedules delivery; returns (HTTP status, body)."""
-    now = timezone.now()
+@dataclass(frozen=True)
+class Verdict:
+    """What a request comes to, before anything is stored.
+
+    ``common`` holds the fields every event of the request shares (flow, raw body,
+    headers...); ``items`` the accepted items, or ``refusal`` why none is accepted.
+    """
+
+    common: dict
+    items: list[dict]
+    refusal: IntakeRefused | None
+
+
+def request_judge(*, flow: Flow, request: IntakeRequest, now) -> Verdict:
+    """Authenticates, parses and validates the request, in memory; touches no database."""
     refusal = request_authenticate(flow, request, now=now)
     # A caller who may not post does not get to fill the disk: only its body's start is kept.
     limit = request.max_bytes if refusal is None else settings.HUB_REJECTED_BODY_BYTES
@@ -213,26 +227,55 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
         if refusal is not None:
             raise refusal
         items = items_accept(kind=flow.kind, request=request)
-    except IntakeRefused as refusal:
-        # Stored like the accepted items, also on the first request after a restart.
-        event = once_more_on_a_new_connection(
-            lambda: InboundEvent.objects.create(
-                **common,
-                payload=refusal.payload,
-                status=EventStatus.REJECTED,
-                last_error=text_storable(refusal.reason),
-            )
-        )
-        # The code only: the detail may describe what was sent.
-        logger.warning(
-            "intake rejected",
-            extra={"flow": flow.pk, "event": event.pk, "error": refusal.code},
-        )
-        return refusal.http_status, refusal.body
+    except IntakeRefused as refused:
+        return Verdict(common=common, items=[], refusal=refused)
+    return Verdict(common=common, items=items, refusal=None)
 
-    ids = items_store(common=common, items=items, due=now)
+
+def refusal_store(verdict: Verdict) -> tuple[int, dict]:
+    """Stores a refused request as one ``rejected`` event; returns (HTTP status, body)."""
+    refusal = verdict.refusal
+    # Stored like the accepted items, also on the first request after a restart.
+    event = once_more_on_a_new_connection(
+        lambda: InboundEvent.objects.create(
+            **verdict.common,
+            payload=refusal.payload,
+            status=EventStatus.REJECTED,
+            last_error=text_storable(refusal.reason),
+        )
+    )
+    # The code only: the detail may describe what was sent.
+    logger.warning(
+        "intake rejected",
+        extra={"flow": verdict.common["flow"].pk, "event": event.pk, "error": refusal.code},
+    )
+    return refusal.http_status, refusal.body
+
+
+def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
+    """Stores the request as events and schedules delivery; returns (HTTP status, body)."""
+    now = timezone.now()
+    verdict = request_judge(flow=flow, request=request, now=now)
+    if verdict.refusal is not None:
+        return refusal_store(verdict)
+    ids = items_store(common=verdict.common, items=verdict.items, due=now)
     logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})
     return 200, OK_BODY
+
+
+def events_unsaved(*, common: dict, items: list[dict], due) -> list[InboundEvent]:
+    """One unsaved ``received`` event per item, due at ``due``."""
+    return [
+        InboundEvent(
+            **common,
+            item_index=index,
+            payload=item,
+            rdesk_id=_identifier(item, "id"),
+            lead_id=_identifier(item, "lead_id"),
+            next_attempt_at=due,
+        )
+        for index, item in enumerate(items)
+    ]
 
 
 def items_store(*, common: dict, items: list[dict], due) -> list[int]:
@@ -244,21 +287,31 @@ def items_store(*, common: dict, items: list[dict], due) -> list[int]:
     """
     account_id = common["flow"].account_id
     ids, nudged_at = events_insert(
-        [
-            InboundEvent(
-                **common,
-                item_index=index,
-                payload=item,
-                rdesk_id=_identifier(item, "id"),
-                lead_id=_identifier(item, "lead_id"),
-                next_attempt_at=due,
-            )
-            for index, item in enumerate(items)
-        ],
-        account_id=account_id,
+        events_unsaved(common=common, items=items, due=due), account_id=account_id
     )
     # Under load the account's drain is nearly always nudged already: its worker takes
     # these events with the rest. (A flow with no account is always nudged.)
     if account_id is None or not nudge_pending(nudged_at):
         transaction.on_commit(lambda: events_enqueue(ids, account_ids=[account_id]), robust=True)
     return ids
+
+
+async def request_receive_async(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
+    """``request_receive`` for an event loop (the ASGI front door, intake_asgi.py).
+
+    The judgement runs in the loop and the accepted items are inserted with those of
+    the requests that came at the same time (intake_batches.py); a refusal's row (rare)
+    is stored by the ORM, off the loop. The workers' nudge is coalesced across requests
+    (intake_nudges.py), and not waited for.
+    """
+    now = timezone.now()
+    verdict = request_judge(flow=flow, request=request, now=now)
+    if verdict.refusal is not None:
+        return await in_orm_thread(refusal_store, verdict)
+    ids = await events_insert_async(
+        events_unsaved(common=verdict.common, items=verdict.items, due=now)
+    )
+    # Committed: the workers may take the events.
+    nudge_want(flow.account_id)
+    logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})
+    return 200, OK_BODY

@@ -10,7 +10,16 @@ the model fields themselves (``get_db_prep_save``), so every column is written a
 ORM's ``bulk_create`` and read the mark separately.
 """
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+import functools
+
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 
 from integrations.sync.delivery import nudge_mark_read
 from integrations.sync.models import AccountDrain, InboundEvent
@@ -24,23 +33,60 @@ def events_insert(rows: list[InboundEvent], *, account_id: int | None):
     """
     if connection.vendor != "postgresql":
         return _insert_orm(rows, account_id=account_id)
-    fields = [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
+    sql, params = insert_statement(rows, account_id=account_id)
+    return once_more_on_a_new_connection(lambda: _fetch(sql, params))
+
+
+def insert_statement(
+    rows: list[InboundEvent], *, account_id: int | None = None, mark: bool = True
+) -> tuple[str, list]:
+    """PostgreSQL's one statement for ``events_insert``, and its parameters.
+
+    It gives the new ids in the rows' order and, with ``mark``, ``account_id``'s nudge
+    mark. The values are prepared by the model fields themselves, as ``bulk_create``
+    would write them; the statement's text depends only on the number of rows, so a
+    server-side prepared copy of it serves every request of that size.
+    """
+    params = [value for values in rows_values(rows) for value in values]
+    if mark:
+        params.append(account_id)
+    return _insert_sql(len(rows), mark=mark), params
+
+
+def insert_fields() -> list:
+    """The columns an insert writes: every one but the id."""
+    return [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
+
+
+def rows_values(rows: list[InboundEvent]) -> list[list]:
+    """Each row's values for ``insert_fields``, as its model fields prepare them."""
+    fields = insert_fields()
+    # Looked up once: ``connection`` is a proxy whose every use is a context lookup.
+    db = connections[DEFAULT_DB_ALIAS]
+    return [
+        [field.get_db_prep_save(field.pre_save(row, add=True), db) for field in fields]
+        for row in rows
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(count: int, *, mark: bool) -> str:
+    fields = insert_fields()
     quote = connection.ops.quote_name
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [
-        field.get_db_prep_save(field.pre_save(row, add=True), connection)
-        for row in rows
-        for field in fields
-    ]
+    # The sequence numbers the rows in the order of VALUES: sorted ids are in that order.
     sql = (
         f"WITH new AS (INSERT INTO {quote(InboundEvent._meta.db_table)} "
         f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row_sql] * len(rows))} RETURNING {quote('id')}) "
-        f"SELECT ARRAY(SELECT id FROM new ORDER BY id), "
-        f"(SELECT {quote('nudged_at')} FROM {quote(AccountDrain._meta.db_table)} "
-        f"WHERE {quote('account_id')} = %s)"
+        f"VALUES {', '.join([row_sql] * count)} RETURNING {quote('id')}) "
+        f"SELECT ARRAY(SELECT id FROM new ORDER BY id)"
     )
-    return once_more_on_a_new_connection(lambda: _fetch(sql, [*params, account_id]))
+    if mark:
+        sql += (
+            f", (SELECT {quote('nudged_at')} FROM {quote(AccountDrain._meta.db_table)} "
+            f"WHERE {quote('account_id')} = %s)"
+        )
+    return sql
 
 
 def once_more_on_a_new_connection(query):

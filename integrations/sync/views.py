@@ -22,26 +22,33 @@ from integrations.sync.intake_auth import challenge_headers, request_client_addr
 NOT_FOUND = {"status": "error", "error": "not_found", "detail": "No flow serves this path."}
 
 
-def _content_length(request) -> int:
+def content_length(value: str | None) -> int:
+    """The Content-Length header's value as a number (0 when absent or not one)."""
     try:
-        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+        return max(0, int(value or 0))
     except ValueError:
         return 0
 
 
-def _query_token(request) -> str:
+def query_token(query: str) -> str:
     """``?token=``, read from the raw query: ``request.GET`` refuses a query of more than
     1,000 fields with Django's HTML 400, and the request would not be stored."""
-    for name, value in parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True):
+    for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "token":
             return value
     return ""
 
 
-def json_response(status: int, body: dict, **headers) -> HttpResponse:
+def json_content(body: dict) -> str:
     """``body`` as compact JSON, byte for byte what the old service sent."""
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return HttpResponse(content, status=status, content_type="application/json", headers=headers)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(status: int, body: dict, **headers) -> HttpResponse:
+    """``body`` as an ``application/json`` answer (``json_content``)."""
+    return HttpResponse(
+        json_content(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -86,13 +93,13 @@ class IntakeView(View):
             request=IntakeRequest(
                 body=request.read(limit + 1),
                 content_type=request.META.get("CONTENT_TYPE", ""),
-                content_length=_content_length(request),
+                content_length=content_length(request.META.get("CONTENT_LENGTH")),
                 headers=dict(request.headers),
                 remote_addr=request_client_address(request.META),
                 max_bytes=limit,
                 max_items=settings.HUB_MAX_ITEMS_PER_REQUEST,
                 path_token=path_token,
-                query_token=_query_token(request),
+                query_token=query_token(request.META.get("QUERY_STRING", "")),
                 authorization=request.META.get("HTTP_AUTHORIZATION", ""),
             ),
         )

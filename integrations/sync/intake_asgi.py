@@ -1,0 +1,157 @@
+"""The intake's paths under ASGI: RDESK's POSTs answered in the event loop.
+
+gunicorn's asgi worker (``hub/asgi.py``) hands every request under ``HUB_LEAN_PATHS``
+here. A POST to a flow's path is judged in the loop by the same code as the Django view
+(``intake.request_judge``) and its items inserted on a pooled asynchronous connection:
+no thread, and no Django request, middleware or response object per request, which
+were most of a request's cost. Anything else (a path no flow serves, another method, a
+host Django would refuse, plain HTTP that Django would redirect) goes to Django itself,
+so it is answered exactly as before.
+"""
+
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.http.request import split_domain_port, validate_host
+from django.middleware.security import SecurityMiddleware
+from django.utils import translation
+
+from integrations.monitoring.metrics import intake_answered
+from integrations.sync.flow_routes import flow_route_async
+from integrations.sync.intake import IntakeRequest, request_receive_async
+from integrations.sync.intake_auth import challenge_headers, request_client_address
+from integrations.sync.views import content_length, json_content, query_token
+
+logger = logging.getLogger(__name__)
+
+FAILED = {
+    "status": "error",
+    "error": "not_stored",
+    "detail": "The hub could not store the request; nothing was accepted. Send it again.",
+}
+
+
+class IntakeDoor:
+    """An ASGI application for the intake's paths; ``django`` answers what it does not."""
+
+    def __init__(self, django):
+        self.django = django
+
+    async def __call__(self, scope, receive, send):
+        headers = _headers(scope)
+        secure = _is_secure(scope, headers)
+        route = await flow_route_async(scope["path"]) if scope["method"] == "POST" else None
+        if (
+            route is None
+            or not _host_allowed(headers)
+            or (settings.SECURE_SSL_REDIRECT and not secure)
+        ):
+            return await self.django(scope, receive, send)
+        flow, path_token = route
+        limit = settings.HUB_MAX_BODY_BYTES
+        body = await _body(receive, limit + 1)
+        if body is None:
+            return  # the caller left before it had sent its body: nobody to answer
+        request = IntakeRequest(
+            body=body,
+            content_type=headers.get("content-type", ""),
+            content_length=content_length(headers.get("content-length")),
+            headers={name.title(): value for name, value in headers.items()},
+            remote_addr=request_client_address(
+                {
+                    "REMOTE_ADDR": (scope.get("client") or ("",))[0],
+                    "HTTP_X_FORWARDED_FOR": headers.get("x-forwarded-for", ""),
+                }
+            ),
+            max_bytes=limit,
+            max_items=settings.HUB_MAX_ITEMS_PER_REQUEST,
+            path_token=path_token,
+            query_token=query_token(scope.get("query_string", b"").decode("latin-1")),
+            authorization=headers.get("authorization", ""),
+        )
+        # RDESK reads the old service's English answers, whatever the admin's language.
+        with translation.override("en"):
+            try:
+                status, answer = await request_receive_async(flow=flow, request=request)
+            except Exception:
+                # The path may carry the flow's token: the flow's id says enough.
+                logger.exception("intake failed", extra={"flow": flow.pk})
+                status, answer = 500, FAILED
+        extra = challenge_headers(flow) if status == 401 else {}
+        intake_answered(flow.name, status)
+        await _send(send, status, json_content(answer).encode(), extra, secure=secure)
+
+
+def _headers(scope) -> dict[str, str]:
+    """The request's headers by lower-case name; repeated ones joined as WSGI joins them."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+def _is_secure(scope, headers: dict[str, str]) -> bool:
+    """``HttpRequest.is_secure`` for an ASGI request: the proxy's header when one is set."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = headers.get(meta_name.removeprefix("HTTP_").replace("_", "-").lower())
+        if value is not None:
+            return value.split(",")[0].strip() == secure_value
+    return scope.get("scheme") == "https"
+
+
+def _host_allowed(headers: dict[str, str]) -> bool:
+    """Whether Django's ``get_host`` would take the request's host (else Django answers)."""
+    host = headers.get("x-forwarded-host") if settings.USE_X_FORWARDED_HOST else None
+    domain, _ = split_domain_port(host or headers.get("host", ""))
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+async def _body(receive, most: int) -> bytes | None:
+    """Up to ``most`` bytes of the body (what follows is not kept); None on a disconnect."""
+    chunks, size, more = [], 0, True
+    while more and size < most:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)[:most]
+
+
+class _SecureRequest:
+    def __init__(self, secure: bool):
+        self.secure = secure
+
+    def is_secure(self) -> bool:
+        return self.secure
+
+
+def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+    """The headers Django's ``SecurityMiddleware`` adds to an answer (nosniff, HSTS...)."""
+    response = HttpResponse()
+    SecurityMiddleware(lambda request: response).process_response(_SecureRequest(secure), response)
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.items()
+        if name.lower() != "content-type"
+    ]
+
+
+async def _send(send, status: int, content: bytes, extra: dict, *, secure: bool) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        (b"content-language", b"en"),
+        *_security_headers(secure),
+        *((name.lower().encode("latin-1"), value.encode()) for name, value in extra.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})

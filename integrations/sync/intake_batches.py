@@ -1,0 +1,196 @@
+"""The ASGI intake's inserts: the items of requests that arrive together, in one statement.
+
+Under a burst most of a request's cost, in the web process and in PostgreSQL, was its own
+statement and commit: the round trip, the executor's start, the WAL flush. Here each
+request hands its rows to this process's inserters (one per pooled connection) and waits
+for them. A free inserter takes every request waiting at that moment, inserts all their
+rows with one statement in autocommit, and answers each with its own ids: a request
+alone is inserted at once, and under load each commit serves the requests that arrived
+while the previous ones ran. Every request is still answered only after its rows are
+committed. A statement PostgreSQL refuses is run again request by request, so one bad
+request fails alone; a connection the server closed (a restart) is replaced and the
+statement run once more.
+
+What the loop hands to Django's synchronous ORM (a refusal's row, the flows' reload, the
+nudges) runs in one thread of the intake's, whose connection is kept like a request's.
+"""
+
+import asyncio
+import contextvars
+import functools
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import psycopg
+from django.conf import settings
+from django.db import connection, connections
+from psycopg_pool import AsyncConnectionPool
+
+from integrations.sync.intake_store import events_insert, insert_fields, rows_values
+from integrations.sync.models import InboundEvent
+
+logger = logging.getLogger(__name__)
+
+INTAKE_APPLICATION_NAME = "amo-hub intake"
+# Far below PostgreSQL's 65,535 parameters a statement (22 a row).
+MOST_ROWS = 1000
+_orm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-orm")
+
+
+async def events_insert_async(rows: list[InboundEvent]) -> list[int]:
+    """Inserts ``rows`` (unsaved events), committed on return; returns their ids."""
+    if connection.vendor != "postgresql":
+        ids, _ = await in_orm_thread(events_insert, rows, account_id=None)
+        return ids
+    return await (await _inserters()).insert(rows)
+
+
+async def in_orm_thread(function, /, *args, **kwargs):
+    """``function(*args, **kwargs)``, run by the intake's ORM thread, off the event loop."""
+    call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_orm_thread, call)
+
+
+async def inserters_close() -> None:
+    """Closes this process's intake connections (the ASGI lifespan's shutdown)."""
+    global _current
+    if _current is not None:
+        inserters, _current = _current, None
+        await inserters.close()
+    await in_orm_thread(connections.close_all)
+
+
+@dataclass
+class _Waiting:
+    rows: list[InboundEvent]
+    ids: asyncio.Future
+
+
+class _Inserters:
+    def __init__(self, pool: AsyncConnectionPool, count: int):
+        self.pool = pool
+        self.waiting: deque[_Waiting] = deque()
+        self.wake = asyncio.Event()
+        self.tasks = [asyncio.create_task(self._run()) for _ in range(count)]
+
+    async def insert(self, rows: list[InboundEvent]) -> list[int]:
+        waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
+        self.waiting.append(waiting)
+        self.wake.set()
+        return await waiting.ids
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.pool.close()
+
+    async def _run(self) -> None:
+        while True:
+            await self.wake.wait()
+            batch = self._take()
+            if not self.waiting:
+                self.wake.clear()
+            if batch:
+                await self._insert(batch)
+
+    def _take(self) -> list[_Waiting]:
+        batch, count = [], 0
+        while self.waiting and (not batch or count + len(self.waiting[0].rows) <= MOST_ROWS):
+            waiting = self.waiting.popleft()
+            batch.append(waiting)
+            count += len(waiting.rows)
+        return batch
+
+    async def _insert(self, batch: list[_Waiting]) -> None:
+        try:
+            ids = await self._execute([row for waiting in batch for row in waiting.rows])
+        except psycopg.DatabaseError as error:
+            if len(batch) == 1 or isinstance(error, psycopg.OperationalError):
+                _answer(batch, error=error)
+                return
+            for waiting in batch:  # each alone: only the request at fault fails
+                await self._insert([waiting])
+            return
+        except Exception as error:  # a pool timeout, a value no column takes...
+            _answer(batch, error=error)
+            return
+        _answer(batch, ids=ids)
+
+    async def _execute(self, rows: list[InboundEvent]) -> list[int]:
+        sql, params = (
+            _unnest_statement(),
+            [list(column) for column in zip(*rows_values(rows), strict=True)],
+        )
+        try:
+            return await self._fetch(sql, params)
+        except (psycopg.InterfaceError, psycopg.OperationalError):
+            await self.pool.check()  # the idle connections the server closed are replaced
+            return await self._fetch(sql, params)
+
+    async def _fetch(self, sql: str, params: list) -> list[int]:
+        async with self.pool.connection() as conn:
+            # Prepared on the server once per connection: PostgreSQL then neither parses
+            # nor plans it again.
+            cursor = await conn.execute(sql, params, prepare=True)
+            (ids,) = await cursor.fetchone()
+        return ids
+
+
+@functools.cache
+def _unnest_statement() -> str:
+    """One statement for any number of rows: each column's values come as one array
+    (as Django's ``bulk_create`` does on PostgreSQL), so its text, and the server's
+    prepared copy, never change; the new ids come back in the rows' order."""
+    fields = insert_fields()
+    quote = connection.ops.quote_name
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    return (
+        f"WITH new AS (INSERT INTO {quote(InboundEvent._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"SELECT * FROM unnest({arrays}) RETURNING {quote('id')}) "
+        f"SELECT ARRAY(SELECT id FROM new ORDER BY id)"
+    )
+
+
+def _answer(batch: list[_Waiting], *, ids=None, error=None) -> None:
+    start = 0
+    for waiting in batch:
+        end = start + len(waiting.rows)
+        # A request cancelled meanwhile (its caller went away) has nobody to answer.
+        if not waiting.ids.done():
+            if error is not None:
+                waiting.ids.set_exception(error)
+            else:
+                waiting.ids.set_result(ids[start:end])
+        start = end
+
+
+# This process's inserters (one set per event loop; tests run several loops).
+_current: _Inserters | None = None
+
+
+async def _inserters() -> _Inserters:
+    global _current
+    loop = asyncio.get_running_loop()
+    if _current is None or _current.tasks[0].get_loop() is not loop:
+        params = connection.get_connection_params()
+        # Django's cursor class binds on the client, for its own synchronous use.
+        params.pop("cursor_factory", None)
+        # Told apart from Django's own in pg_stat_activity.
+        params.setdefault("application_name", INTAKE_APPLICATION_NAME)
+        size = settings.HUB_INTAKE_DB_CONNECTIONS
+        pool = AsyncConnectionPool(
+            kwargs={**params, "autocommit": True},
+            min_size=size,
+            max_size=size,
+            open=False,
+            name="intake",
+            timeout=settings.HUB_INTAKE_DB_WAIT,
+        )
+        _current = _Inserters(pool, size)
+    # Safe and cheap once open; a request that comes while it opens waits for it.
+    await _current.pool.open()
+    return _current

@@ -1,0 +1,97 @@
+"""The ASGI intake's inserts: requests that arrive together share one statement, and one
+request PostgreSQL refuses fails alone.
+
+The inserts run on the intake's own pooled connections, which see only committed rows.
+"""
+
+import asyncio
+
+import psycopg
+import pytest
+from django.utils import timezone
+
+from integrations.sync import intake_batches
+from integrations.sync.intake import events_unsaved
+from integrations.sync.intake_batches import events_insert_async, inserters_close
+from integrations.sync.models import InboundEvent
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def request_rows(flow, items: list[dict], **fields) -> list[InboundEvent]:
+    common = {
+        "flow": flow,
+        "received_at": timezone.now(),
+        "remote_addr": "10.0.0.1",
+        "headers": {},
+        "raw_body": b"[]",
+        "body_hash": "0" * 64,
+    }
+    rows = events_unsaved(common=common, items=items, due=common["received_at"])
+    for row in rows:
+        for name, value in fields.items():
+            setattr(row, name, value)
+    return rows
+
+
+def inserted_together(requests: list[list[InboundEvent]]):
+    """Each request's ids (or its error), all inserted at once; and how many statements ran."""
+    statements = []
+
+    async def run():
+        inserters = await intake_batches._inserters()
+        fetch = inserters._fetch
+
+        async def counted(sql, params):
+            statements.append(len(params[0]))
+            return await fetch(sql, params)
+
+        inserters._fetch = counted
+        try:
+            return await asyncio.gather(
+                *(events_insert_async(rows) for rows in requests), return_exceptions=True
+            )
+        finally:
+            await inserters_close()
+
+    return asyncio.run(run()), statements
+
+
+def test_requests_that_arrive_together_share_a_statement(booked_flow, settings):
+    settings.HUB_INTAKE_DB_CONNECTIONS = 1
+    requests = [request_rows(booked_flow, [{"n": n}, {"n": n}]) for n in range(10)]
+
+    answers, statements = inserted_together(requests)
+
+    assert statements == [20]
+    for n, ids in enumerate(answers):
+        stored = InboundEvent.objects.filter(pk__in=ids).order_by("pk")
+        assert [(e.payload, e.item_index) for e in stored] == [({"n": n}, 0), ({"n": n}, 1)]
+
+
+def test_a_request_postgresql_refuses_fails_alone(booked_flow, settings):
+    settings.HUB_INTAKE_DB_CONNECTIONS = 1
+    refused = request_rows(booked_flow, [{"n": 1}], item_index=-1)  # a positive column
+    requests = [
+        request_rows(booked_flow, [{"n": 0}]),
+        refused,
+        request_rows(booked_flow, [{"n": 2}]),
+    ]
+
+    first, second, third = inserted_together(requests)[0]
+
+    assert isinstance(second, psycopg.errors.CheckViolation)
+    assert InboundEvent.objects.get(pk__in=first).payload == {"n": 0}
+    assert InboundEvent.objects.get(pk__in=third).payload == {"n": 2}
+
+
+def test_a_lone_request_is_stored_as_the_orm_would_store_it(booked_flow):
+    (ids,), _ = inserted_together([request_rows(booked_flow, [{"n": 0}])])
+
+    event = InboundEvent.objects.get(pk__in=ids)
+    assert (event.status, event.attempts, event.claim_token) == ("received", 0, None)
+    assert event.next_attempt_at == event.received_at
+    assert str(event.remote_addr) == "10.0.0.1"
