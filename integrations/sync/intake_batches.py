@@ -143,10 +143,14 @@ class _Inserters:
 def _unnest_statement() -> str:
     """One statement for any number of rows: each column's values come as one array
     (as Django's ``bulk_create`` does on PostgreSQL), so its text, and the server's
-    prepared copy, never change; the new ids come back in the rows' order."""
+    prepared copy, never change; the new ids come back in the rows' order.
+
+    The arrays are sent in binary (``%b``): in text every element would be quoted and
+    escaped in Python, which cost more than the rest of the insert.
+    """
     fields = insert_fields()
     quote = connection.ops.quote_name
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in fields)
     return (
         f"WITH new AS (INSERT INTO {quote(InboundEvent._meta.db_table)} "
         f"({', '.join(quote(field.column) for field in fields)}) "

@@ -129,3 +129,18 @@ def test_a_query_of_thousands_of_fields_is_still_answered_and_stored(booked_flow
 
     assert response.status_code == 200
     assert InboundEvent.objects.filter(status=EventStatus.RECEIVED).count() == 1
+
+
+@pytest.mark.postgres
+def test_a_large_body_is_compressed_with_lz4(booked_flow):
+    event = unsaved(booked_flow, [{"text": "Здравница " * 2000}])[0]
+    event.raw_body = ("Здравница " * 2000).encode()
+    (pk,), _ = events_insert([event], account_id=booked_flow.account_id)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(raw_body), pg_column_compression(payload) "
+            "FROM sync_inboundevent WHERE id = %s",
+            [pk],
+        )
+        assert cursor.fetchone() == ("lz4", "lz4")
