@@ -92,11 +92,16 @@ class InboundEvent(models.Model):
             # The dashboard counts events by day and status: served from the index alone.
             models.Index(fields=["received_at", "status"], name="event_received_status_idx"),
             models.Index(fields=["rdesk_id"], name="event_rdesk_id_idx"),
-            models.Index(fields=["lead_id"], name="event_lead_id_idx"),
             models.Index(fields=["body_hash"], name="event_body_hash_idx"),
-            # "Was a newer event for this lead delivered?", asked before every send.
+            # "Was a newer event for this lead delivered?", asked before every send; and any
+            # search by lead (its first column).
             models.Index(fields=["lead_id", "status", "received_at"], name="event_lead_order_idx"),
-            models.Index(fields=["claim_token"], name="event_claim_idx"),
+            # Only claimed events carry a token: new ones cost this index nothing.
+            models.Index(
+                fields=["claim_token"],
+                condition=Q(claim_token__isnull=False),
+                name="event_claim_idx",
+            ),
             # Retention: the events still holding their bodies, by age (what is due), and
             # the pruned ones (how many), each a small part of the table.
             models.Index(
