@@ -126,6 +126,9 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
     events = list(
         InboundEvent.objects.filter(claim_token=token)
         .select_related("flow__account")
+        # Delivery reads the parsed payload: the raw body and headers (kept for the audit
+        # trail, compressed by PostgreSQL) would be read and unpacked for nothing.
+        .defer("raw_body", "headers")
         .order_by("received_at", "pk")
     )
     if not events:

@@ -534,6 +534,15 @@ def test_claim_takes_the_event_for_one_lease_under_a_token(booked_flow, settings
     assert claim_take(account_id=booked_flow.account_id, leads=50) is None
 
 
+def test_a_claim_leaves_the_raw_body_and_headers_unread(booked_flow):
+    booking_event(booked_flow, status=EventStatus.RECEIVED)
+
+    (event,) = claim_take(account_id=booked_flow.account_id, leads=50).events
+
+    assert {"raw_body", "headers"} <= event.get_deferred_fields()
+    assert event.payload["lead_id"]
+
+
 def test_claim_of_a_killed_worker_is_taken_over_once_its_lease_ran_out(booked_flow):
     event = booking_event(booked_flow)
     first = claim_take(account_id=booked_flow.account_id, leads=50)
