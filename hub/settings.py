@@ -446,7 +446,7 @@ HUB_WEB_THREADS = env.int("GUNICORN_THREADS", default=8)
 HUB_INTAKE_DB_CONNECTIONS = env.int("HUB_INTAKE_DB_CONNECTIONS", default=4)
 HUB_INTAKE_DB_WAIT = env.float("HUB_INTAKE_DB_WAIT", default=10.0)
 # At most one nudge of an account's workers per this many seconds and web process.
-HUB_INTAKE_NUDGE_INTERVAL = env.float("HUB_INTAKE_NUDGE_INTERVAL", default=0.1)
+HUB_INTAKE_NUDGE_INTERVAL = env.float("HUB_INTAKE_NUDGE_INTERVAL", default=0.25)
 # The admin's URL prefix (nginx's NGX_ADMIN_ALLOW guards the same prefix): a path of its
 # own keeps it out of scanners' way.
 HUB_ADMIN_PATH = env("HUB_ADMIN_PATH", default="admin/").strip("/") + "/"

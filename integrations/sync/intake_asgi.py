@@ -9,6 +9,7 @@ host Django would refuse, plain HTTP that Django would redirect) goes to Django 
 so it is answered exactly as before.
 """
 
+import functools
 import logging
 
 from django.conf import settings
@@ -19,12 +20,13 @@ from django.utils import translation
 
 from integrations.monitoring.metrics import intake_answered
 from integrations.sync.flow_routes import flow_route_async
-from integrations.sync.intake import IntakeRequest, request_receive_async
+from integrations.sync.intake import OK_BODY, IntakeRequest, request_receive_async
 from integrations.sync.intake_auth import challenge_headers, request_client_address
 from integrations.sync.views import content_length, json_content, query_token
 
 logger = logging.getLogger(__name__)
 
+OK_CONTENT = json_content(OK_BODY).encode()
 FAILED = {
     "status": "error",
     "error": "not_stored",
@@ -80,7 +82,8 @@ class IntakeDoor:
                 status, answer = 500, FAILED
         extra = challenge_headers(flow) if status == 401 else {}
         intake_answered(flow.name, status)
-        await _send(send, status, json_content(answer).encode(), extra, secure=secure)
+        content = OK_CONTENT if answer is OK_BODY else json_content(answer).encode()
+        await _send(send, status, content, extra, secure=secure)
 
 
 def _headers(scope) -> dict[str, str]:
@@ -134,15 +137,36 @@ class _SecureRequest:
         return self.secure
 
 
-def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+def _security_headers(secure: bool) -> tuple[tuple[bytes, bytes], ...]:
     """The headers Django's ``SecurityMiddleware`` adds to an answer (nosniff, HSTS...)."""
+    values = (getattr(settings, name) for name in _SECURITY)
+    # A list (the referrer policy may be one) as a tuple: the cache takes only those.
+    return _security_headers_for(
+        secure, *(tuple(value) if isinstance(value, list) else value for value in values)
+    )
+
+
+# The settings SecurityMiddleware's answer headers depend on.
+_SECURITY = (
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_CONTENT_TYPE_NOSNIFF",
+    "SECURE_REFERRER_POLICY",
+    "SECURE_CROSS_ORIGIN_OPENER_POLICY",
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _security_headers_for(secure: bool, *values) -> tuple[tuple[bytes, bytes], ...]:
+    # Built by the middleware itself, once per combination of the settings it reads.
     response = HttpResponse()
     SecurityMiddleware(lambda request: response).process_response(_SecureRequest(secure), response)
-    return [
+    return tuple(
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in response.headers.items()
         if name.lower() != "content-type"
-    ]
+    )
 
 
 async def _send(send, status: int, content: bytes, extra: dict, *, secure: bool) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg_pool import AsyncConnectionPool
 
 from integrations.sync.intake_store import events_insert, insert_fields, rows_values
@@ -41,10 +41,16 @@ _orm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-orm")
 
 async def events_insert_async(rows: list[InboundEvent]) -> list[int]:
     """Inserts ``rows`` (unsaved events), committed on return; returns their ids."""
-    if connection.vendor != "postgresql":
+    if not _on_postgresql():
         ids, _ = await in_orm_thread(events_insert, rows, account_id=None)
         return ids
     return await (await _inserters()).insert(rows)
+
+
+@functools.cache
+def _on_postgresql() -> bool:
+    # Asked once: in the event loop every use of ``connection`` is a context lookup.
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
 async def in_orm_thread(function, /, *args, **kwargs):

@@ -147,6 +147,20 @@ def test_the_answer_carries_djangos_security_headers(booked_flow, client):
     assert answer.headers["content-language"] == "en"
 
 
+def test_hsts_is_sent_behind_the_tls_proxy_as_django_sends_it(booked_flow, settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+    settings.SECURE_HSTS_PRELOAD = False
+
+    plain = request("POST", "/zdrav/booked", BOOKED)
+    behind_tls = request(
+        "POST", "/zdrav/booked", BOOKED, headers=[(b"x-forwarded-proto", b"https")]
+    )
+
+    assert "strict-transport-security" not in plain.headers
+    assert behind_tls.headers["strict-transport-security"] == "max-age=3600"
+
+
 def test_a_path_no_flow_serves_is_answered_by_django(booked_flow):
     answer = request("POST", "/zdrav/unknown", BOOKED)
 
