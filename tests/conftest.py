@@ -1,8 +1,10 @@
 """Shared fixtures: sample payloads, seeded flows, an account with a token, the emulator."""
 
+import asyncio
 import io
 import json
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,25 @@ from tests.factories import AccountFactory, TokenFactory, UserFactory
 from tests.workers import WorkerProcess, redis_forget
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def in_own_loop(main):
+    """``asyncio.run(main())`` in a thread of its own: the browser tests' Playwright may
+    hold a running loop in this one for the whole session."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = asyncio.run(main())
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -91,6 +91,8 @@ class _Inserters:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        # gunicorn lets the requests in flight finish first: none should be left here.
+        _answer(list(self.waiting), error=ConnectionError("The intake is shutting down."))
         await self.pool.close()
 
     async def _run(self) -> None:
@@ -99,8 +101,13 @@ class _Inserters:
             batch = self._take()
             if not self.waiting:
                 self.wake.clear()
-            if batch:
+            if not batch:
+                continue
+            try:
                 await self._insert(batch)
+            except asyncio.CancelledError:
+                _answer(batch, error=ConnectionError("The intake is shutting down."))
+                raise
 
     def _take(self) -> list[_Waiting]:
         batch, count = [], 0
@@ -191,7 +198,7 @@ async def _inserters() -> _Inserters:
         params.pop("cursor_factory", None)
         # Told apart from Django's own in pg_stat_activity.
         params.setdefault("application_name", INTAKE_APPLICATION_NAME)
-        size = settings.HUB_INTAKE_DB_CONNECTIONS
+        size = max(1, settings.HUB_INTAKE_DB_CONNECTIONS)
         pool = AsyncConnectionPool(
             kwargs={**params, "autocommit": True},
             min_size=size,

@@ -93,6 +93,9 @@ _RESPONSES = {
         InvalidItemsAnswer,
         description="Some item does not fit the schema; nothing accepted, stored rejected.",
     ),
+    500: OpenApiResponse(
+        ErrorAnswer, description="The hub could not store the request (not_stored): send it again."
+    ),
 }
 
 

@@ -19,7 +19,7 @@ from integrations.sync.intake_auth import flow_token_issue
 from integrations.sync.intake_batches import INTAKE_APPLICATION_NAME, inserters_close
 from integrations.sync.intake_nudges import nudges_sent
 from integrations.sync.models import EventStatus, InboundEvent
-from tests.conftest import fixture_bytes
+from tests.conftest import fixture_bytes, in_own_loop
 
 pytestmark = [
     pytest.mark.postgres,
@@ -89,7 +89,7 @@ def request(method: str, path: str, body=b"", **options) -> Answer:
             await nudges_sent()
             await inserters_close()
 
-    return asyncio.run(run())
+    return in_own_loop(run)
 
 
 def test_a_post_is_stored_and_answered_as_the_old_service_did(booked_flow):
@@ -208,10 +208,24 @@ def test_after_a_restart_the_insert_runs_on_a_new_connection(booked_flow):
             await nudges_sent()
             await inserters_close()
 
-    first, second = asyncio.run(run())
+    first, second = in_own_loop(run)
 
     assert (first.status, second.status) == (200, 200)
     assert InboundEvent.objects.count() == 2
+
+
+def test_a_request_the_database_cannot_take_is_answered_500_and_can_be_sent_again(
+    booked_flow, monkeypatch
+):
+    async def database_down(rows):
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr("integrations.sync.intake.events_insert_async", database_down)
+
+    answer = request("POST", "/zdrav/booked", BOOKED)
+
+    assert (answer.status, answer.json()["error"]) == (500, "not_stored")
+    assert "Send it again" in answer.json()["detail"]
 
 
 @pytest.fixture
@@ -238,7 +252,7 @@ def test_a_burst_nudges_the_workers_once_per_interval(booked_flow, nudges):
             await nudges_sent()
             await inserters_close()
 
-    asyncio.run(run())
+    in_own_loop(run)
 
     assert InboundEvent.objects.count() == 20
     # At once for the first request, then once for all that came within the interval.
@@ -262,7 +276,7 @@ def test_the_answer_does_not_wait_for_the_nudge(booked_flow, monkeypatch):
             await nudges_sent()
             await inserters_close()
 
-    answer, nudge_still_waiting = asyncio.run(run())
+    answer, nudge_still_waiting = in_own_loop(run)
 
     assert answer.status == 200
     assert nudge_still_waiting

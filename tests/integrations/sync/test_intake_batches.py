@@ -14,6 +14,7 @@ from integrations.sync import intake_batches
 from integrations.sync.intake import events_unsaved
 from integrations.sync.intake_batches import events_insert_async, inserters_close
 from integrations.sync.models import InboundEvent
+from tests.conftest import in_own_loop
 
 pytestmark = [
     pytest.mark.postgres,
@@ -57,7 +58,7 @@ def inserted_together(requests: list[list[InboundEvent]]):
         finally:
             await inserters_close()
 
-    return asyncio.run(run()), statements
+    return in_own_loop(run), statements
 
 
 def test_requests_that_arrive_together_share_a_statement(booked_flow, settings):
