@@ -445,6 +445,9 @@ HUB_LEAN_PATHS = env.list("HUB_LEAN_PATHS", default=["/zdrav/"])
 HUB_WEB_THREADS = env.int("GUNICORN_THREADS", default=8)
 HUB_INTAKE_DB_CONNECTIONS = env.int("HUB_INTAKE_DB_CONNECTIONS", default=4)
 HUB_INTAKE_DB_WAIT = env.float("HUB_INTAKE_DB_WAIT", default=10.0)
+# The intake's insert is prepared on each of its connections; false behind a connection
+# pooler in transaction mode (pgbouncer), where a prepared statement is not kept.
+HUB_INTAKE_PREPARE = env.bool("HUB_INTAKE_PREPARE", default=True)
 # At most one nudge of an account's workers per this many seconds and web process.
 HUB_INTAKE_NUDGE_INTERVAL = env.float("HUB_INTAKE_NUDGE_INTERVAL", default=0.25)
 # The admin's URL prefix (nginx's NGX_ADMIN_ALLOW guards the same prefix): a path of its

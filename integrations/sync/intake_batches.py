@@ -146,8 +146,8 @@ class _Inserters:
     async def _fetch(self, sql: str, params: list) -> list[int]:
         async with self.pool.connection() as conn:
             # Prepared on the server once per connection: PostgreSQL then neither parses
-            # nor plans it again.
-            cursor = await conn.execute(sql, params, prepare=True)
+            # nor plans it again (not behind a pooler that shares server connections).
+            cursor = await conn.execute(sql, params, prepare=settings.HUB_INTAKE_PREPARE)
             (ids,) = await cursor.fetchone()
         return ids
 

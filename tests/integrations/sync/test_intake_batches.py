@@ -96,3 +96,14 @@ def test_a_lone_request_is_stored_as_the_orm_would_store_it(booked_flow):
     assert (event.status, event.attempts, event.claim_token) == ("received", 0, None)
     assert event.next_attempt_at == event.received_at
     assert str(event.remote_addr) == "10.0.0.1"
+
+
+def test_without_prepared_statements_for_a_pooler_the_rows_are_stored_alike(booked_flow, settings):
+    settings.HUB_INTAKE_PREPARE = False
+
+    (ids,), _ = inserted_together([request_rows(booked_flow, [{"n": 0}, {"n": 1}])])
+
+    assert [e.payload for e in InboundEvent.objects.filter(pk__in=ids).order_by("pk")] == [
+        {"n": 0},
+        {"n": 1},
+    ]
