@@ -70,10 +70,12 @@ production-tools:
 	    fi; \
 	fi
 
-# pytest-django builds the test database from the migrations. Screenshots of the browser
-# tests are saved under var/screenshots/.
+# pytest-django builds the test database from the migrations; the suite runs in
+# TEST_PROCESSES processes (pytest-xdist), each with its own database and Redis keys.
+# Screenshots of the browser tests are saved under var/screenshots/.
+TEST_PROCESSES ?= 2
 test: lint chromium production-tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 # The delivery engine against the emulator at 7 req/s with a real worker (PostgreSQL and
 # Redis on 127.0.0.1); prints drain times, requests per update, latency and worker RSS.
