@@ -8,13 +8,9 @@ run by a2wsgi in a pool of ``GUNICORN_THREADS`` threads, each keeping its own da
 connection: a slow admin page waits in its thread and never holds up the intake.
 """
 
-import os
-
 from a2wsgi import WSGIMiddleware
 
 from hub.wsgi import application as wsgi_application  # sets Django up
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
 
 def application_build():
