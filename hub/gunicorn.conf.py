@@ -8,7 +8,9 @@ The default is gunicorn's own asgi worker, one process, with hub/asgi.py: RDESK'
 are answered in its event loop and the items of requests that arrive together inserted
 by one statement (integrations/sync/intake_batches.py); the admin, health and metrics are
 Django's WSGI app in GUNICORN_THREADS threads (a2wsgi). GUNICORN_WORKER_CLASS=gthread
-serves everything with Django's WSGI app in threads, as before. Chosen by
+serves everything with Django's WSGI app in threads, as before. Change the worker class
+with GUNICORN_WORKER_CLASS, not --worker-class in GUNICORN_CMD_ARGS: the application
+(hub.asgi or hub.wsgi) is chosen here from that variable. Chosen by
 `make bench-intake` (the README's "gunicorn" section has the figures and how to measure).
 """
 

@@ -441,7 +441,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="amo-hub@localhost")
 HUB_LEAN_PATHS = env.list("HUB_LEAN_PATHS", default=["/zdrav/"])
 # Under gunicorn's asgi worker (hub/asgi.py): the threads serving everything but the
 # intake (the admin, health, metrics), each with its own database connection, and the
-# intake's pooled asynchronous connections, with how long a request waits for one (s).
+# intake's pooled asynchronous connections, with how long a request waits for one, and
+# then for its statement (seconds).
 HUB_WEB_THREADS = env.int("GUNICORN_THREADS", default=8)
 HUB_INTAKE_DB_CONNECTIONS = env.int("HUB_INTAKE_DB_CONNECTIONS", default=4)
 HUB_INTAKE_DB_WAIT = env.float("HUB_INTAKE_DB_WAIT", default=10.0)

@@ -29,6 +29,13 @@ from integrations.sync.storable_json import NotStorable, json_parse, text_storab
 logger = logging.getLogger(__name__)
 
 OK_BODY = {"status": "ok"}  # exactly what the old service answered
+# The database could not take the request, or not confirm it did: RDESK sends it again (a
+# duplicate is harmless: per lead only the newest values are sent).
+NOT_STORED = {
+    "status": "error",
+    "error": "not_stored",
+    "detail": "The hub could not store the request, or not confirm it. Send it again.",
+}
 # Headers that may carry credentials are not kept in the audit trail.
 _UNSTORED_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
 

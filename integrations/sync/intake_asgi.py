@@ -13,6 +13,7 @@ import functools
 import logging
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
@@ -20,18 +21,19 @@ from django.utils import translation
 
 from integrations.monitoring.metrics import intake_answered
 from integrations.sync.flow_routes import flow_route_async
-from integrations.sync.intake import OK_BODY, IntakeRequest, request_receive_async
+from integrations.sync.intake import (
+    NOT_STORED,
+    OK_BODY,
+    IntakeRequest,
+    request_receive_async,
+)
 from integrations.sync.intake_auth import challenge_headers, request_client_address
 from integrations.sync.views import content_length, json_content, query_token
 
 logger = logging.getLogger(__name__)
 
 OK_CONTENT = json_content(OK_BODY).encode()
-FAILED = {
-    "status": "error",
-    "error": "not_stored",
-    "detail": "The hub could not store the request; nothing was accepted. Send it again.",
-}
+NOT_STORED_CONTENT = json_content(NOT_STORED).encode()
 
 
 class IntakeDoor:
@@ -43,7 +45,13 @@ class IntakeDoor:
     async def __call__(self, scope, receive, send):
         headers = _headers(scope)
         secure = _is_secure(scope, headers)
-        route = await flow_route_async(scope["path"]) if scope["method"] == "POST" else None
+        try:
+            route = await flow_route_async(scope["path"]) if scope["method"] == "POST" else None
+        except DatabaseError:
+            # The flows could not be read: the request cannot be judged, nor stored.
+            logger.exception("intake failed: the flows could not be read")
+            intake_answered("", 500)
+            return await _send(send, 500, NOT_STORED_CONTENT, {}, secure=secure)
         if (
             route is None
             or not _host_allowed(headers)
@@ -79,7 +87,7 @@ class IntakeDoor:
             except Exception:
                 # The path may carry the flow's token: the flow's id says enough.
                 logger.exception("intake failed", extra={"flow": flow.pk})
-                status, answer = 500, FAILED
+                status, answer = 500, NOT_STORED
         extra = challenge_headers(flow) if status == 401 else {}
         intake_answered(flow.name, status)
         content = OK_CONTENT if answer is OK_BODY else json_content(answer).encode()

@@ -11,8 +11,8 @@ committed. A statement PostgreSQL refuses is run again request by request, so on
 request fails alone; a connection the server closed (a restart) is replaced and the
 statement run once more.
 
-What the loop hands to Django's synchronous ORM (a refusal's row, the flows' reload, the
-nudges) runs in one thread of the intake's, whose connection is kept like a request's.
+What the loop hands to Django's synchronous ORM (a refusal's row, the flows' reload) runs
+in one thread of the intake's, whose connection is kept like a request's.
 """
 
 import asyncio
@@ -127,7 +127,7 @@ class _Inserters:
             for waiting in batch:  # each alone: only the request at fault fails
                 await self._insert([waiting])
             return
-        except Exception as error:  # a pool timeout, a value no column takes...
+        except Exception as error:  # a deadline passed, a value no column takes...
             _answer(batch, error=error)
             return
         _answer(batch, ids=ids)
@@ -144,7 +144,9 @@ class _Inserters:
             return await self._fetch(sql, params)
 
     async def _fetch(self, sql: str, params: list) -> list[int]:
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, asyncio.timeout(settings.HUB_INTAKE_DB_WAIT):
+            # A server that stopped answering (no reset, e.g. a network split) would
+            # otherwise hold the inserter, and every request behind it, for many minutes.
             # Prepared on the server once per connection: PostgreSQL then neither parses
             # nor plans it again (not behind a pooler that shares server connections).
             cursor = await conn.execute(sql, params, prepare=settings.HUB_INTAKE_PREPARE)

@@ -11,17 +11,22 @@ is lost (a broker down, a process stopped) is made good by the sweeper, as befor
 """
 
 import asyncio
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import connections
 
 from integrations.sync.delivery import events_enqueue
-from integrations.sync.intake_batches import in_orm_thread
 
 logger = logging.getLogger(__name__)
 
 _wanted: set[int | None] = set()
 _sender: asyncio.Task | None = None
+# A thread of the nudges' own: a broker that hangs (each publish may take its retries'
+# timeouts) holds up the nudges, never the intake's own work off the loop.
+_nudge_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-nudge")
 
 
 def nudge_want(account_id: int | None) -> None:
@@ -38,14 +43,19 @@ async def _send() -> None:
         accounts = list(_wanted)
         _wanted.clear()
         try:
-            await in_orm_thread(events_enqueue, [], account_ids=accounts)
+            await asyncio.get_running_loop().run_in_executor(
+                _nudge_thread, functools.partial(events_enqueue, [], account_ids=accounts)
+            )
         except Exception:
             logger.exception("intake nudge failed; the sweeper will send the events")
         await asyncio.sleep(settings.HUB_INTAKE_NUDGE_INTERVAL)
 
 
 async def nudges_sent() -> None:
-    """Waits until the nudges this process's requests asked for are sent (at shutdown)."""
+    """Waits until the nudges this process's requests asked for are sent, then closes the
+    nudges' database connection (at shutdown)."""
+    loop = asyncio.get_running_loop()
     sender = _sender
-    if sender is not None and sender.get_loop() is asyncio.get_running_loop():
+    if sender is not None and sender.get_loop() is loop:
         await sender
+    await loop.run_in_executor(_nudge_thread, connections.close_all)

@@ -5,9 +5,11 @@ DRF's request wrapping and content negotiation would be most of its cost per req
 """
 
 import json
+import logging
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.utils import translation
 from django.utils.decorators import method_decorator
@@ -16,8 +18,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integrations.monitoring.metrics import intake_answered
 from integrations.sync.flow_routes import flow_route
-from integrations.sync.intake import IntakeRequest, request_receive
+from integrations.sync.intake import NOT_STORED, IntakeRequest, request_receive
 from integrations.sync.intake_auth import challenge_headers, request_client_address
+
+logger = logging.getLogger(__name__)
 
 NOT_FOUND = {"status": "error", "error": "not_found", "detail": "No flow serves this path."}
 
@@ -88,7 +92,17 @@ class IntakeView(View):
                 Allow="POST",
             )
         limit = settings.HUB_MAX_BODY_BYTES
-        status, payload = request_receive(
+        try:
+            status, payload = self._receive(request, flow, path_token, limit)
+        except DatabaseError:
+            # As the ASGI door answers: JSON RDESK can act on, not Django's HTML page.
+            logger.exception("intake failed", extra={"flow": flow.pk})
+            return flow.name, json_response(500, NOT_STORED)
+        headers = challenge_headers(flow) if status == 401 else {}
+        return flow.name, json_response(status, payload, **headers)
+
+    def _receive(self, request, flow, path_token: str, limit: int) -> tuple[int, dict]:
+        return request_receive(
             flow=flow,
             request=IntakeRequest(
                 body=request.read(limit + 1),
@@ -103,5 +117,3 @@ class IntakeView(View):
                 authorization=request.META.get("HTTP_AUTHORIZATION", ""),
             ),
         )
-        headers = challenge_headers(flow) if status == 401 else {}
-        return flow.name, json_response(status, payload, **headers)

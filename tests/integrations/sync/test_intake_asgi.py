@@ -8,10 +8,11 @@ these tests commit (``transaction=True``) and need PostgreSQL.
 import asyncio
 import json
 import threading
+import time
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from hub.asgi import application_build
 from integrations.sync import intake_nudges
@@ -228,6 +229,34 @@ def test_a_request_the_database_cannot_take_is_answered_500_and_can_be_sent_agai
     assert "Send it again" in answer.json()["detail"]
 
 
+def test_when_the_flows_cannot_be_read_the_answer_is_500_as_json(booked_flow, monkeypatch):
+    async def database_down(path):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("integrations.sync.intake_asgi.flow_route_async", database_down)
+
+    answer = request("POST", "/zdrav/booked", BOOKED)
+
+    assert (answer.status, answer.json()["error"]) == (500, "not_stored")
+
+
+def test_a_statement_the_server_holds_is_given_up_after_the_wait(booked_flow, settings):
+    settings.HUB_INTAKE_DB_WAIT = 1.0
+    params = connection.settings_dict
+    with psycopg.connect(
+        host=params["HOST"], port=params["PORT"], user=params["USER"], dbname=params["NAME"]
+    ) as other:
+        # As a server that stopped answering: the insert waits for the table's lock.
+        other.execute("LOCK TABLE sync_inboundevent IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        answer = request("POST", "/zdrav/booked", BOOKED)
+        waited = time.monotonic() - started
+        other.rollback()
+
+    assert (answer.status, answer.json()["error"]) == (500, "not_stored")
+    assert waited < 5  # the wait (1 s), not the lock's
+
+
 @pytest.fixture
 def nudges(monkeypatch, settings):
     """What the door's nudges send (``events_enqueue``), recorded instead of sent."""
@@ -257,6 +286,34 @@ def test_a_burst_nudges_the_workers_once_per_interval(booked_flow, nudges):
     assert InboundEvent.objects.count() == 20
     # At once for the first request, then once for all that came within the interval.
     assert nudges == [[booked_flow.account_id], [booked_flow.account_id]]
+
+
+def test_a_hung_broker_does_not_hold_up_storing_a_refusal(booked_flow, monkeypatch):
+    broker_answers = threading.Event()
+    monkeypatch.setattr(
+        intake_nudges, "events_enqueue", lambda ids, account_ids: broker_answers.wait(10)
+    )
+    item = json.loads(BOOKED)[0]
+    del item["checkin"]
+    app = application_build()
+
+    async def run():
+        try:
+            await call(app, scope_of("POST", "/zdrav/booked", body=BOOKED), BOOKED)
+            invalid = json.dumps([item]).encode()
+            refused = await call(app, scope_of("POST", "/zdrav/booked", body=invalid), invalid)
+            nudge_still_waiting = not intake_nudges._sender.done()
+            broker_answers.set()
+            return refused, nudge_still_waiting
+        finally:
+            await nudges_sent()
+            await inserters_close()
+
+    refused, nudge_still_waiting = in_own_loop(run)
+
+    assert refused.status == 422
+    assert nudge_still_waiting
+    assert InboundEvent.objects.filter(status=EventStatus.REJECTED).count() == 1
 
 
 def test_the_answer_does_not_wait_for_the_nudge(booked_flow, monkeypatch):

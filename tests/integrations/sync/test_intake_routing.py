@@ -1,6 +1,7 @@
 """Which paths the intake serves: the flows' own (and a token segment after them), POST only."""
 
 import pytest
+from django.db import OperationalError
 
 from integrations.sync import flow_routes
 from integrations.sync.flow_routes import flow_route, flow_routes_forget
@@ -119,3 +120,14 @@ def test_each_answer_is_counted_by_flow_name_and_status(client, db, booked_body,
     client.post("/zdrav/nowhere", booked_body, content_type="application/json")
 
     assert counted == [(name, 200), (name, 405), ("", 404)]
+
+
+def test_a_request_the_database_cannot_take_is_answered_500_as_json(client, db, monkeypatch):
+    def database_down(*, flow, request):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("integrations.sync.views.request_receive", database_down)
+
+    answer = client.post("/zdrav/booked", b"[]", content_type="application/json")
+
+    assert (answer.status_code, answer.json()["error"]) == (500, "not_stored")
