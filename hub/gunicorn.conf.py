@@ -34,8 +34,10 @@ graceful_timeout = 30
 keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # A worker is replaced now and then, so a slow leak never grows without bound.
-max_requests = 20000
-max_requests_jitter = 2000
+# At a burst's 600 requests a second, 200,000 is every five minutes or so: a replacement
+# (the pool reopened, the flows read again) costs the intake a short pause each time.
+max_requests = 200000
+max_requests_jitter = 20000
 # The app is loaded once in the master and forked: workers share its memory pages.
 preload_app = True
 
