@@ -18,7 +18,6 @@ in one thread of the intake's, whose connection is kept like a request's.
 import asyncio
 import contextvars
 import functools
-import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,10 +30,8 @@ from psycopg_pool import AsyncConnectionPool
 from integrations.sync.intake_store import events_insert, insert_fields, rows_values
 from integrations.sync.models import InboundEvent
 
-logger = logging.getLogger(__name__)
-
 INTAKE_APPLICATION_NAME = "amo-hub intake"
-# Far below PostgreSQL's 65,535 parameters a statement (22 a row).
+# Rows one statement takes at most: its arrays stay a few megabytes.
 MOST_ROWS = 1000
 _orm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-orm")
 
