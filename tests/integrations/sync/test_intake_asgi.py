@@ -78,19 +78,27 @@ async def call(app, scope, body=b"") -> Answer:
     return Answer(sent)
 
 
-def request(method: str, path: str, body=b"", **options) -> Answer:
-    """One request through the hub's ASGI application, in a loop of its own."""
+def in_one_loop(steps):
+    """``steps(app)`` with the hub's ASGI application, in a loop of its own; then the
+    nudges are sent and the intake's connections closed, as at the server's shutdown."""
 
     async def run():
         try:
-            return await call(
-                application_build(), scope_of(method, path, body=body, **options), body
-            )
+            return await steps(application_build())
         finally:
             await nudges_sent()
             await inserters_close()
 
     return in_own_loop(run)
+
+
+def post(app, body=BOOKED, path="/zdrav/booked"):
+    return call(app, scope_of("POST", path, body=body), body)
+
+
+def request(method: str, path: str, body=b"", **options) -> Answer:
+    """One request through the hub's ASGI application, in a loop of its own."""
+    return in_one_loop(lambda app: call(app, scope_of(method, path, body=body, **options), body))
 
 
 def test_a_post_is_stored_and_answered_as_the_old_service_did(booked_flow):
@@ -197,19 +205,12 @@ def _intake_backends_end(database: str) -> int:
 
 
 def test_after_a_restart_the_insert_runs_on_a_new_connection(booked_flow):
-    app = application_build()
+    async def steps(app):
+        first = await post(app)
+        assert await asyncio.to_thread(_intake_backends_end, connection.settings_dict["NAME"])
+        return first, await post(app)
 
-    async def run():
-        try:
-            first = await call(app, scope_of("POST", "/zdrav/booked", body=BOOKED), BOOKED)
-            assert await asyncio.to_thread(_intake_backends_end, connection.settings_dict["NAME"])
-            second = await call(app, scope_of("POST", "/zdrav/booked", body=BOOKED), BOOKED)
-            return first, second
-        finally:
-            await nudges_sent()
-            await inserters_close()
-
-    first, second = in_own_loop(run)
+    first, second = in_one_loop(steps)
 
     assert (first.status, second.status) == (200, 200)
     assert InboundEvent.objects.count() == 2
@@ -270,70 +271,50 @@ def nudges(monkeypatch, settings):
 
 
 def test_a_burst_nudges_the_workers_once_per_interval(booked_flow, nudges):
-    app = application_build()
+    async def steps(app):
+        return [(await post(app)).status for _ in range(20)]
 
-    async def run():
-        try:
-            for _ in range(20):
-                answer = await call(app, scope_of("POST", "/zdrav/booked", body=BOOKED), BOOKED)
-                assert answer.status == 200
-        finally:
-            await nudges_sent()
-            await inserters_close()
-
-    in_own_loop(run)
+    assert in_one_loop(steps) == [200] * 20
 
     assert InboundEvent.objects.count() == 20
     # At once for the first request, then once for all that came within the interval.
     assert nudges == [[booked_flow.account_id], [booked_flow.account_id]]
 
 
-def test_a_hung_broker_does_not_hold_up_storing_a_refusal(booked_flow, monkeypatch):
-    broker_answers = threading.Event()
-    monkeypatch.setattr(
-        intake_nudges, "events_enqueue", lambda ids, account_ids: broker_answers.wait(10)
-    )
+@pytest.fixture
+def hung_broker(monkeypatch):
+    """A broker that does not answer until the test sets the event (10 s at most)."""
+    answers = threading.Event()
+    monkeypatch.setattr(intake_nudges, "events_enqueue", lambda ids, account_ids: answers.wait(10))
+    return answers
+
+
+def test_the_answer_does_not_wait_for_the_nudge(booked_flow, hung_broker):
+    async def steps(app):
+        answer = await post(app)
+        nudge_still_waiting = not intake_nudges._sender.done()
+        hung_broker.set()
+        return answer, nudge_still_waiting
+
+    answer, nudge_still_waiting = in_one_loop(steps)
+
+    assert answer.status == 200
+    assert nudge_still_waiting
+
+
+def test_a_hung_broker_does_not_hold_up_storing_a_refusal(booked_flow, hung_broker):
     item = json.loads(BOOKED)[0]
     del item["checkin"]
-    app = application_build()
 
-    async def run():
-        try:
-            await call(app, scope_of("POST", "/zdrav/booked", body=BOOKED), BOOKED)
-            invalid = json.dumps([item]).encode()
-            refused = await call(app, scope_of("POST", "/zdrav/booked", body=invalid), invalid)
-            nudge_still_waiting = not intake_nudges._sender.done()
-            broker_answers.set()
-            return refused, nudge_still_waiting
-        finally:
-            await nudges_sent()
-            await inserters_close()
+    async def steps(app):
+        await post(app)  # its nudge waits on the broker
+        refused = await post(app, json.dumps([item]).encode())
+        nudge_still_waiting = not intake_nudges._sender.done()
+        hung_broker.set()
+        return refused, nudge_still_waiting
 
-    refused, nudge_still_waiting = in_own_loop(run)
+    refused, nudge_still_waiting = in_one_loop(steps)
 
     assert refused.status == 422
     assert nudge_still_waiting
     assert InboundEvent.objects.filter(status=EventStatus.REJECTED).count() == 1
-
-
-def test_the_answer_does_not_wait_for_the_nudge(booked_flow, monkeypatch):
-    broker_answers = threading.Event()
-    monkeypatch.setattr(
-        intake_nudges, "events_enqueue", lambda ids, account_ids: broker_answers.wait(10)
-    )
-    app = application_build()
-
-    async def run():
-        try:
-            answer = await call(app, scope_of("POST", "/zdrav/booked", body=BOOKED), BOOKED)
-            nudge_still_waiting = not intake_nudges._sender.done()
-            broker_answers.set()
-            return answer, nudge_still_waiting
-        finally:
-            await nudges_sent()
-            await inserters_close()
-
-    answer, nudge_still_waiting = in_own_loop(run)
-
-    assert answer.status == 200
-    assert nudge_still_waiting
