@@ -33,24 +33,10 @@ def events_insert(rows: list[InboundEvent], *, account_id: int | None):
     """
     if connection.vendor != "postgresql":
         return _insert_orm(rows, account_id=account_id)
-    sql, params = insert_statement(rows, account_id=account_id)
-    return once_more_on_a_new_connection(lambda: _fetch(sql, params))
-
-
-def insert_statement(
-    rows: list[InboundEvent], *, account_id: int | None = None, mark: bool = True
-) -> tuple[str, list]:
-    """PostgreSQL's one statement for ``events_insert``, and its parameters.
-
-    It gives the new ids in the rows' order and, with ``mark``, ``account_id``'s nudge
-    mark. The values are prepared by the model fields themselves, as ``bulk_create``
-    would write them; the statement's text depends only on the number of rows, so a
-    server-side prepared copy of it serves every request of that size.
-    """
     params = [value for values in rows_values(rows) for value in values]
-    if mark:
-        params.append(account_id)
-    return _insert_sql(len(rows), mark=mark), params
+    return once_more_on_a_new_connection(
+        lambda: _fetch(_insert_sql(len(rows)), [*params, account_id])
+    )
 
 
 def insert_fields() -> list:
@@ -59,7 +45,8 @@ def insert_fields() -> list:
 
 
 def rows_values(rows: list[InboundEvent]) -> list[list]:
-    """Each row's values for ``insert_fields``, as its model fields prepare them."""
+    """Each row's values for ``insert_fields``, as its model fields prepare them (as
+    ``bulk_create`` would write them)."""
     fields = insert_fields()
     # Looked up once: ``connection`` is a proxy whose every use is a context lookup.
     db = connections[DEFAULT_DB_ALIAS]
@@ -69,24 +56,22 @@ def rows_values(rows: list[InboundEvent]) -> list[list]:
     ]
 
 
-@functools.lru_cache(maxsize=256)
-def _insert_sql(count: int, *, mark: bool) -> str:
+@functools.lru_cache(maxsize=64)
+def _insert_sql(count: int) -> str:
+    """The rows and the account's nudge mark in one statement; its text depends only on
+    the number of rows. The sequence numbers the rows in the order of VALUES, so the
+    sorted ids are in that order."""
     fields = insert_fields()
     quote = connection.ops.quote_name
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # The sequence numbers the rows in the order of VALUES: sorted ids are in that order.
-    sql = (
+    return (
         f"WITH new AS (INSERT INTO {quote(InboundEvent._meta.db_table)} "
         f"({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES {', '.join([row_sql] * count)} RETURNING {quote('id')}) "
-        f"SELECT ARRAY(SELECT id FROM new ORDER BY id)"
+        f"SELECT ARRAY(SELECT id FROM new ORDER BY id), "
+        f"(SELECT {quote('nudged_at')} FROM {quote(AccountDrain._meta.db_table)} "
+        f"WHERE {quote('account_id')} = %s)"
     )
-    if mark:
-        sql += (
-            f", (SELECT {quote('nudged_at')} FROM {quote(AccountDrain._meta.db_table)} "
-            f"WHERE {quote('account_id')} = %s)"
-        )
-    return sql
 
 
 def once_more_on_a_new_connection(query):
