@@ -159,13 +159,14 @@ def items_validate(*, kind: str, items: list[dict], data) -> None:
     """Raises ``IntakeRefused`` (422) listing each item that does not fit ``kind``'s schema."""
     schema = FLOW_KINDS[kind].schema
     invalid = []
-    # English whatever the caller's language: RDESK reads it, and the admin keeps it.
-    with translation.override("en"):
-        for index, item in enumerate(items):
-            try:
-                payload_validate(schema, item)
-            except PayloadInvalid as error:
-                invalid.append({"index": index, "errors": item_errors(schema, error.errors)})
+    for index, item in enumerate(items):
+        try:
+            # English whatever the caller's language: RDESK reads it, and the admin keeps it.
+            payload_validate(schema, item, language="en")
+        except PayloadInvalid as error:
+            with translation.override("en"):
+                errors = item_errors(schema, error.errors)
+            invalid.append({"index": index, "errors": errors})
     if not invalid:
         return
     count, total = len(invalid), len(items)

@@ -17,7 +17,6 @@ from django.db import DatabaseError
 from django.http import HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
-from django.utils import translation
 
 from integrations.monitoring.metrics import intake_answered
 from integrations.sync.flow_routes import flow_route_async
@@ -80,14 +79,14 @@ class IntakeDoor:
             query_token=query_token(scope.get("query_string", b"").decode("latin-1")),
             authorization=headers.get("authorization", ""),
         )
-        # RDESK reads the old service's English answers, whatever the admin's language.
-        with translation.override("en"):
-            try:
-                status, answer = await request_receive_async(flow=flow, request=request)
-            except Exception:
-                # The path may carry the flow's token: the flow's id says enough.
-                logger.exception("intake failed", extra={"flow": flow.pk})
-                status, answer = 500, NOT_STORED
+        # RDESK reads the old service's English answers, whatever the admin's language:
+        # the judgement words its own (in English, and DRF's when asked to).
+        try:
+            status, answer = await request_receive_async(flow=flow, request=request)
+        except Exception:
+            # The path may carry the flow's token: the flow's id says enough.
+            logger.exception("intake failed", extra={"flow": flow.pk})
+            status, answer = 500, NOT_STORED
         extra = challenge_headers(flow) if status == 401 else {}
         intake_answered(flow.name, status)
         content = OK_CONTENT if answer is OK_BODY else json_content(answer).encode()
