@@ -20,7 +20,11 @@ from integrations.sync.delivery import events_enqueue, nudge_pending
 from integrations.sync.intake_auth import request_authenticate
 from integrations.sync.intake_batches import events_insert_async, in_orm_thread
 from integrations.sync.intake_nudges import nudge_want
-from integrations.sync.intake_store import events_insert, once_more_on_a_new_connection
+from integrations.sync.intake_store import (
+    events_insert,
+    events_unsaved,
+    once_more_on_a_new_connection,
+)
 from integrations.sync.item_errors import errors_summary, item_errors
 from integrations.sync.kinds import FLOW_KINDS
 from integrations.sync.models import EventStatus, Flow, InboundEvent
@@ -193,13 +197,6 @@ def items_accept(*, kind: str, request: IntakeRequest) -> list[dict]:
     return items
 
 
-def _identifier(item: dict, key: str) -> str:
-    value = item.get(key)
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return str(value)[:64]
-    return ""
-
-
 @dataclass(frozen=True)
 class Verdict:
     """What a request comes to, before anything is stored.
@@ -271,21 +268,6 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
     return 200, OK_BODY
 
 
-def events_unsaved(*, common: dict, items: list[dict], due) -> list[InboundEvent]:
-    """One unsaved ``received`` event per item, due at ``due``."""
-    return [
-        InboundEvent(
-            **common,
-            item_index=index,
-            payload=item,
-            rdesk_id=_identifier(item, "id"),
-            lead_id=_identifier(item, "lead_id"),
-            next_attempt_at=due,
-        )
-        for index, item in enumerate(items)
-    ]
-
-
 def items_store(*, common: dict, items: list[dict], due) -> list[int]:
     """Inserts one ``received`` event per item, due at ``due``, in one round trip, and
     nudges the workers once it is committed, unless a nudge is already on its way;
@@ -316,9 +298,7 @@ async def request_receive_async(*, flow: Flow, request: IntakeRequest) -> tuple[
     verdict = request_judge(flow=flow, request=request, now=now)
     if verdict.refusal is not None:
         return await in_orm_thread(refusal_store, verdict)
-    ids = await events_insert_async(
-        events_unsaved(common=verdict.common, items=verdict.items, due=now)
-    )
+    ids = await events_insert_async(common=verdict.common, items=verdict.items, due=now)
     # Committed: the workers may take the events.
     nudge_want(flow.account_id)
     logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})

@@ -27,7 +27,12 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg_pool import AsyncConnectionPool
 
-from integrations.sync.intake_store import events_insert, insert_fields, rows_values
+from integrations.sync.intake_store import (
+    events_insert,
+    events_unsaved,
+    insert_fields,
+    rows_prepared,
+)
 from integrations.sync.models import InboundEvent
 
 INTAKE_APPLICATION_NAME = "amo-hub intake"
@@ -36,11 +41,13 @@ MOST_ROWS = 1000
 _orm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-orm")
 
 
-async def events_insert_async(rows: list[InboundEvent]) -> list[int]:
-    """Inserts ``rows`` (unsaved events), committed on return; returns their ids."""
+async def events_insert_async(*, common: dict, items: list[dict], due) -> list[int]:
+    """Inserts a request's events (``events_unsaved``), committed on return; their ids."""
     if not _on_postgresql():
+        rows = events_unsaved(common=common, items=items, due=due)
         ids, _ = await in_orm_thread(events_insert, rows, account_id=None)
         return ids
+    rows = rows_prepared(common=common, items=items, due=due)
     return await (await _inserters()).insert(rows)
 
 
@@ -67,7 +74,7 @@ async def inserters_close() -> None:
 
 @dataclass
 class _Waiting:
-    rows: list[InboundEvent]
+    rows: list[list]  # each row's prepared values, in the order of ``insert_fields``
     ids: asyncio.Future
 
 
@@ -78,7 +85,7 @@ class _Inserters:
         self.wake = asyncio.Event()
         self.tasks = [asyncio.create_task(self._run()) for _ in range(count)]
 
-    async def insert(self, rows: list[InboundEvent]) -> list[int]:
+    async def insert(self, rows: list[list]) -> list[int]:
         waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
         self.waiting.append(waiting)
         self.wake.set()
@@ -117,23 +124,20 @@ class _Inserters:
     async def _insert(self, batch: list[_Waiting]) -> None:
         try:
             ids = await self._execute([row for waiting in batch for row in waiting.rows])
-        except psycopg.DatabaseError as error:
-            if len(batch) == 1 or isinstance(error, psycopg.OperationalError):
+        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as error:
+            _answer(batch, error=error)  # the server, not a request: all fail alike
+            return
+        except Exception as error:  # refused by PostgreSQL, or a value psycopg cannot send
+            if len(batch) == 1:
                 _answer(batch, error=error)
                 return
             for waiting in batch:  # each alone: only the request at fault fails
                 await self._insert([waiting])
             return
-        except Exception as error:  # a deadline passed, a value no column takes...
-            _answer(batch, error=error)
-            return
         _answer(batch, ids=ids)
 
-    async def _execute(self, rows: list[InboundEvent]) -> list[int]:
-        sql, params = (
-            _unnest_statement(),
-            [list(column) for column in zip(*rows_values(rows), strict=True)],
-        )
+    async def _execute(self, rows: list[list]) -> list[int]:
+        sql, params = _unnest_statement(), [list(column) for column in zip(*rows, strict=True)]
         try:
             return await self._fetch(sql, params)
         except (psycopg.InterfaceError, psycopg.OperationalError):

@@ -20,6 +20,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.utils import timezone
 
 from integrations.sync.delivery import nudge_mark_read
 from integrations.sync.models import AccountDrain, InboundEvent
@@ -39,9 +40,100 @@ def events_insert(rows: list[InboundEvent], *, account_id: int | None):
     )
 
 
+def events_unsaved(*, common: dict, items: list[dict], due) -> list[InboundEvent]:
+    """One unsaved ``received`` event per item, due at ``due``.
+
+    ``common`` holds the fields every item's event shares: ``REQUEST_FIELDS``.
+    """
+    return [
+        InboundEvent(**common, **_item_fields(index, item), next_attempt_at=due)
+        for index, item in enumerate(items)
+    ]
+
+
+# The fields a request gives all its events; each item gives its own ``_item_fields``,
+# and every other column takes its default.
+REQUEST_FIELDS = ("flow", "received_at", "remote_addr", "headers", "raw_body", "body_hash")
+
+
+def _item_fields(index: int, item: dict) -> dict:
+    return {
+        "item_index": index,
+        "payload": item,
+        "rdesk_id": _identifier(item, "id"),
+        "lead_id": _identifier(item, "lead_id"),
+    }
+
+
+def _identifier(item: dict, key: str) -> str:
+    value = item.get(key)
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)[:64]
+    return ""
+
+
+@functools.cache
 def insert_fields() -> list:
     """The columns an insert writes: every one but the id."""
     return [f for f in InboundEvent._meta.concrete_fields if not f.primary_key]
+
+
+def rows_prepared(*, common: dict, items: list[dict], due) -> list[list]:
+    """``rows_values(events_unsaved(...))`` without building the events.
+
+    Each model field still prepares each value, but the defaults are prepared once per
+    process and the request's own values once per request: building an event per item,
+    only to read its values back, was a good part of the intake's time.
+    """
+    if set(common) != set(REQUEST_FIELDS):
+        raise ValueError(f"A request gives exactly {REQUEST_FIELDS}, not {sorted(common)}.")
+    db = connections[DEFAULT_DB_ALIAS]
+    fixed, varying = _defaults_prepared()
+    now = timezone.now()
+    given = {
+        field.attname: field.get_db_prep_save(_value(field, common, due, now), db)
+        for field in varying
+        if field.name not in _ITEM_NAMES
+    }
+    rows = []
+    for index, item in enumerate(items):
+        values = {**fixed, **given}
+        for name, value in _item_fields(index, item).items():
+            field = InboundEvent._meta.get_field(name)
+            values[field.attname] = field.get_db_prep_save(value, db)
+        rows.append([values[field.attname] for field in insert_fields()])
+    return rows
+
+
+_ITEM_NAMES = frozenset(_item_fields(0, {}))
+
+
+def _value(field, common: dict, due, now):
+    if field.name in common:
+        value = common[field.name]
+        return value.pk if field.is_relation else value
+    if field.name == "next_attempt_at":
+        return due
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now  # as pre_save sets it
+    return field.get_default()
+
+
+@functools.cache
+def _defaults_prepared() -> tuple[dict, list]:
+    """The prepared value of each column that is the same in every intake row, by
+    attname; and the fields whose values are not (given, timed or with a callable
+    default)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fixed, varying = {}, []
+    given = {*REQUEST_FIELDS, *_ITEM_NAMES, "next_attempt_at"}
+    for field in insert_fields():
+        timed = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        if field.name in given or timed or callable(field.default):
+            varying.append(field)
+        else:
+            fixed[field.attname] = field.get_db_prep_save(field.get_default(), db)
+    return fixed, varying
 
 
 def rows_values(rows: list[InboundEvent]) -> list[list]:

@@ -219,7 +219,7 @@ def test_after_a_restart_the_insert_runs_on_a_new_connection(booked_flow):
 def test_a_request_the_database_cannot_take_is_answered_500_and_can_be_sent_again(
     booked_flow, monkeypatch
 ):
-    async def database_down(rows):
+    async def database_down(**request):
         raise psycopg.OperationalError("connection refused")
 
     monkeypatch.setattr("integrations.sync.intake.events_insert_async", database_down)

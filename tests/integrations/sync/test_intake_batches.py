@@ -11,9 +11,8 @@ import pytest
 from django.utils import timezone
 
 from integrations.sync import intake_batches
-from integrations.sync.intake import events_unsaved
 from integrations.sync.intake_batches import events_insert_async, inserters_close
-from integrations.sync.models import InboundEvent
+from integrations.sync.models import Flow, InboundEvent
 from tests.conftest import in_own_loop
 
 pytestmark = [
@@ -22,7 +21,8 @@ pytestmark = [
 ]
 
 
-def request_rows(flow, items: list[dict], **fields) -> list[InboundEvent]:
+def a_request(flow, items: list[dict], **fields) -> dict:
+    """What ``events_insert_async`` takes for one request, ``fields`` overriding its own."""
     common = {
         "flow": flow,
         "received_at": timezone.now(),
@@ -30,15 +30,12 @@ def request_rows(flow, items: list[dict], **fields) -> list[InboundEvent]:
         "headers": {},
         "raw_body": b"[]",
         "body_hash": "0" * 64,
+        **fields,
     }
-    rows = events_unsaved(common=common, items=items, due=common["received_at"])
-    for row in rows:
-        for name, value in fields.items():
-            setattr(row, name, value)
-    return rows
+    return {"common": common, "items": items, "due": common["received_at"]}
 
 
-def inserted_together(requests: list[list[InboundEvent]]):
+def inserted_together(requests: list[dict]):
     """Each request's ids (or its error), all inserted at once; and how many statements ran."""
     statements = []
 
@@ -53,7 +50,7 @@ def inserted_together(requests: list[list[InboundEvent]]):
         inserters._fetch = counted
         try:
             return await asyncio.gather(
-                *(events_insert_async(rows) for rows in requests), return_exceptions=True
+                *(events_insert_async(**request) for request in requests), return_exceptions=True
             )
         finally:
             await inserters_close()
@@ -63,7 +60,7 @@ def inserted_together(requests: list[list[InboundEvent]]):
 
 def test_requests_that_arrive_together_share_a_statement(booked_flow, settings):
     settings.HUB_INTAKE_DB_CONNECTIONS = 1
-    requests = [request_rows(booked_flow, [{"n": n}, {"n": n}]) for n in range(10)]
+    requests = [a_request(booked_flow, [{"n": n}, {"n": n}]) for n in range(10)]
 
     answers, statements = inserted_together(requests)
 
@@ -75,22 +72,36 @@ def test_requests_that_arrive_together_share_a_statement(booked_flow, settings):
 
 def test_a_request_postgresql_refuses_fails_alone(booked_flow, settings):
     settings.HUB_INTAKE_DB_CONNECTIONS = 1
-    refused = request_rows(booked_flow, [{"n": 1}], item_index=-1)  # a positive column
+    refused = a_request(Flow(pk=booked_flow.pk + 1000), [{"n": 1}])  # no such flow
     requests = [
-        request_rows(booked_flow, [{"n": 0}]),
+        a_request(booked_flow, [{"n": 0}]),
         refused,
-        request_rows(booked_flow, [{"n": 2}]),
+        a_request(booked_flow, [{"n": 2}]),
     ]
 
-    first, second, third = inserted_together(requests)[0]
+    (first, second, third), statements = inserted_together(requests)
 
-    assert isinstance(second, psycopg.errors.CheckViolation)
+    assert isinstance(second, psycopg.errors.ForeignKeyViolation)
     assert InboundEvent.objects.get(pk__in=first).payload == {"n": 0}
     assert InboundEvent.objects.get(pk__in=third).payload == {"n": 2}
+    assert statements == [3, 1, 1, 1]
+
+
+def test_a_request_with_a_value_psycopg_cannot_send_fails_alone(booked_flow, settings):
+    settings.HUB_INTAKE_DB_CONNECTIONS = 1
+    requests = [
+        a_request(booked_flow, [{"n": 0}]),
+        a_request(booked_flow, [{"n": 1}], remote_addr="999.0.0.1"),
+    ]
+
+    (first, second), _ = inserted_together(requests)
+
+    assert isinstance(second, ValueError)
+    assert InboundEvent.objects.get(pk__in=first).payload == {"n": 0}
 
 
 def test_a_lone_request_is_stored_as_the_orm_would_store_it(booked_flow):
-    (ids,), _ = inserted_together([request_rows(booked_flow, [{"n": 0}])])
+    (ids,), _ = inserted_together([a_request(booked_flow, [{"n": 0}])])
 
     event = InboundEvent.objects.get(pk__in=ids)
     assert (event.status, event.attempts, event.claim_token) == ("received", 0, None)
@@ -101,7 +112,7 @@ def test_a_lone_request_is_stored_as_the_orm_would_store_it(booked_flow):
 def test_without_prepared_statements_for_a_pooler_the_rows_are_stored_alike(booked_flow, settings):
     settings.HUB_INTAKE_PREPARE = False
 
-    (ids,), _ = inserted_together([request_rows(booked_flow, [{"n": 0}, {"n": 1}])])
+    (ids,), _ = inserted_together([a_request(booked_flow, [{"n": 0}, {"n": 1}])])
 
     assert [e.payload for e in InboundEvent.objects.filter(pk__in=ids).order_by("pk")] == [
         {"n": 0},
