@@ -4,11 +4,16 @@ No OAuth code, no state, no intake token, in either log: only ``***`` in their p
 """
 
 import time
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
-from hub.gunicorn_logging import uri_scrub
+from hub.gunicorn_logging import ScrubbingLogger, uri_scrub
 from tests.production.conftest import post
 from tests.production.edge import render
 
@@ -121,3 +126,61 @@ def test_django_request_errors_are_logged_without_the_path_token(rf):
 
     assert "SECRETTOKEN" not in line
     assert "/zdrav/booked/***" in line
+
+
+def _logger(access_log_format: str) -> ScrubbingLogger:
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", access_log_format)
+    return ScrubbingLogger(config)
+
+
+# The format hub/gunicorn.conf.py sets.
+GUNICORN_FORMAT = next(
+    line.split("=", 1)[1].strip().strip("'")
+    for line in (Path(__file__).resolve().parents[2] / "hub" / "gunicorn.conf.py")
+    .read_text()
+    .splitlines()
+    if line.startswith("access_log_format")
+)
+ENVIRON = {
+    "REMOTE_ADDR": "203.0.113.9",
+    "REQUEST_METHOD": "POST",
+    "RAW_URI": "/zdrav/booked/SECRET?token=SECRET",
+    "PATH_INFO": "/zdrav/booked/SECRET",
+    "QUERY_STRING": "token=SECRET",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_REFERER": "https://rdesk.example.ru/zdrav/booked/SECRET",
+    "HTTP_USER_AGENT": "RDESK",
+    "HTTP_X_CUSTOM": "x",
+}
+ANSWER = SimpleNamespace(status="200 OK", sent=17, headers=[("Content-Type", "application/json")])
+REQUEST = SimpleNamespace(
+    headers=[("REFERER", ENVIRON["HTTP_REFERER"]), ("USER-AGENT", "RDESK"), ("X-CUSTOM", "x")]
+)
+TOOK = timedelta(seconds=1, microseconds=2345)
+
+
+def test_the_hubs_format_builds_gunicorns_own_line_atoms_scrubbed():
+    logger = _logger(GUNICORN_FORMAT)
+
+    lean = logger.atoms(ANSWER, REQUEST, ENVIRON, TOOK)
+    full = Logger.atoms(logger, ANSWER, REQUEST, ENVIRON, TOOK)
+
+    assert "{x-custom}i" not in lean
+    for key in "hlsmHbBaTDMLp":
+        assert lean[key] == full[key], key
+    assert lean["r"] == "POST /zdrav/booked/***?token=*** HTTP/1.1"
+    assert lean["f"] == "https://rdesk.example.ru/zdrav/booked/***"
+    assert "SECRET" not in str(lean)
+
+
+def test_a_format_naming_a_header_gets_every_atom_scrubbed():
+    logger = _logger('%(h)s "%(r)s" %(t)s "%({referer}i)s" %({x-custom}i)s')
+
+    atoms = logger.atoms(ANSWER, REQUEST, ENVIRON, TOOK)
+
+    assert atoms["{x-custom}i"] == "x"
+    assert atoms["t"].startswith("[")
+    assert atoms["r"] == "POST /zdrav/booked/***?token=*** HTTP/1.1"
+    assert atoms["{referer}i"] == "https://rdesk.example.ru/zdrav/booked/***"
