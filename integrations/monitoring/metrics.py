@@ -22,6 +22,7 @@ templates such as ``/api/v4/leads/{id}``, status codes, a few outcomes).
 """
 
 import fcntl
+import functools
 import glob
 import os
 import re
@@ -91,7 +92,13 @@ def route_template(url: str) -> str:
 
 def intake_answered(flow: str, status: int) -> None:
     """The intake answered RDESK with ``status`` on ``flow``'s path (a flow's name)."""
-    INTAKE_REQUESTS.labels(flow=flow, status=str(status)).inc()
+    _intake_requests(flow, status).inc()
+
+
+@functools.lru_cache(maxsize=1024)
+def _intake_requests(flow: str, status: int):
+    # The labelled child, found once: the lookup (a lock, a key) cost as much as the count.
+    return INTAKE_REQUESTS.labels(flow=flow, status=str(status))
 
 
 def amocrm_call_observed(call) -> None:

@@ -134,6 +134,8 @@ def _within(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+# The same few peers and forwarded chains come again and again: parsed once each.
+@lru_cache(maxsize=1024)
 def client_address(
     peer: str | None, forwarded_for: str, *, proxies: tuple[Network, ...], trust_any: bool
 ) -> str | None:

@@ -29,7 +29,9 @@ def json_parse(text: str):
         raise NotStorable("Body is not valid JSON: it is nested too deeply.") from error
     except ValueError as error:  # a constant, an infinite float, a number too long
         raise NotStorable(f"Body is not valid JSON: {error}") from error
-    if _holds_unstorable(data):
+    # Such a character in a parsed string came from the text itself, or from a \u escape
+    # (JSON refuses control characters unescaped): text with neither needs no walk.
+    if (_UNSTORABLE.search(text) or "\\u" in text) and _holds_unstorable(data):
         raise NotStorable(
             "Body is not valid JSON here: a string holds \\u0000 or an unpaired surrogate, "
             "which cannot be stored."
