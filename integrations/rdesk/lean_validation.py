@@ -63,10 +63,22 @@ def _check(field: Field) -> Check:
 
 
 def _plain(field: Field, base: type) -> bool:
-    """``field`` validates as ``base`` does (empty values aside): same entry point."""
-    return type(field).run_validation is base.run_validation and (
-        base is Field or type(field).to_internal_value is base.to_internal_value
+    """``field`` validates as ``base`` does (empty values aside): the same entry point,
+    conversion and running of validators."""
+    kind = type(field)
+    return (
+        kind.run_validation is base.run_validation
+        and (base is Field or kind.to_internal_value is base.to_internal_value)
+        and kind.run_validators is Field.run_validators
     )
+
+
+def _validators_run(node: Field, base: type):
+    """``node.run_validators``, or None where it cannot refuse anything (DRF's own,
+    with no validators)."""
+    if node.validators or type(node).run_validators is not base.run_validators:
+        return node.run_validators
+    return None
 
 
 def _only_text_validators(field: Field) -> bool:
@@ -94,25 +106,28 @@ def _serializer_check(serializer: serializers.Serializer) -> Check:
         method = getattr(serializer, f"validate_{field.field_name}", None)
         fields.append((field.field_name, _check(field), method))
     empty_values = serializer.validate_empty_values
-    validators = serializer.run_validators if serializer.validators else None
+    validators = _validators_run(serializer, base)
     validate = serializer.validate if kind.validate is not base.validate else None
 
     def check(data):
         is_empty, data = empty_values(data)
         if is_empty:
             return data
-        if not isinstance(data, Mapping):
+        # Form input (a QueryDict) is read by DRF with keys of its own: DRF's to read.
+        if not isinstance(data, Mapping) or hasattr(data, "getlist"):
             raise Unsure
         result = {}
         for name, field_check, method in fields:
             try:
                 value = field_check(data.get(name, empty))
+                if method is not None:
+                    value = method(value)
             except SkipField:
                 continue
-            result[name] = value if method is None else method(value)
+            result[name] = value
         if validators is not None:
             validators(result)
-        return result if validate is None else validate(result)
+        return result if validate is None else _validated(validate(result))
 
     return check
 
@@ -130,7 +145,7 @@ def _list_check(many: serializers.ListSerializer) -> Check:
     empty_values = many.validate_empty_values
     lowest = max(many.min_length or 0, 0 if many.allow_empty else 1)
     highest = many.max_length
-    validators = many.run_validators if many.validators else None
+    validators = _validators_run(many, Field)
     validate = many.validate if kind.validate is not base.validate else None
 
     def check(data):
@@ -144,9 +159,15 @@ def _list_check(many: serializers.ListSerializer) -> Check:
         result = [child(item) for item in data]
         if validators is not None:
             validators(result)
-        return result if validate is None else validate(result)
+        return result if validate is None else _validated(validate(result))
 
     return check
+
+
+def _validated(value):
+    if value is None:
+        raise Unsure  # DRF asserts that validate() returned the data
+    return value
 
 
 def _text_check(field: serializers.CharField) -> Check:
@@ -194,7 +215,7 @@ def _integer_check(field: serializers.IntegerField) -> Check:
 def _leaf_check(field: Field) -> Check:
     # Field.run_validation, without running an empty list of validators.
     empty_values, convert = field.validate_empty_values, field.to_internal_value
-    validators = field.run_validators if field.validators else None
+    validators = _validators_run(field, Field)
 
     def check(data):
         is_empty, value = empty_values(data)

@@ -9,10 +9,12 @@ import functools
 from decimal import Decimal
 
 import pytest
+from django.http import QueryDict
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from integrations.rdesk.lean_validation import Unsure, lean_validator
 from integrations.rdesk.schemas import BookingSerializer, MedicalCentreSerializer
@@ -196,3 +198,75 @@ def test_a_customised_serializer_keeps_its_own_steps():
 def test_text_drf_refuses_is_never_taken():
     for text in ("a\x00b", "\ud800", "   "):
         assert _lean(_Tag, {"code": text, "weight": 1}) is Unsure
+
+
+class _AtMostThree(serializers.IntegerField):
+    def run_validators(self, value):
+        if value > 3:
+            raise serializers.ValidationError("more than three")
+        super().run_validators(value)
+
+
+class _Upper(serializers.CharField):
+    def run_validators(self, value):
+        if value != value.upper():
+            raise serializers.ValidationError("not upper case")
+        super().run_validators(value)
+
+
+class _Skipping(serializers.Serializer):
+    kept = serializers.CharField()
+    dropped = serializers.CharField(required=False)
+
+    def validate_dropped(self, value):
+        raise SkipField()
+
+
+class _Guarded(serializers.Serializer):
+    small = _AtMostThree(required=False)
+    upper = _Upper(required=False)
+    inner = _Skipping(required=False)
+    many = _Skipping(many=True, required=False)
+
+    def run_validators(self, value):
+        if value.get("small") == 2:
+            raise serializers.ValidationError("two is refused by the serializer")
+        super().run_validators(value)
+
+
+class _Forgetful(serializers.Serializer):
+    name = serializers.CharField()
+
+    def validate(self, attrs):
+        return None  # a bug DRF reports (an assertion), never a result
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"small": 5},
+        {"small": 2},
+        {"small": 1},
+        {"upper": "abc"},
+        {"upper": "ABC"},
+        {"inner": {"kept": "k", "dropped": "d"}},
+        {"many": [{"kept": "k", "dropped": "d"}]},
+    ],
+)
+def test_validators_and_skips_of_a_serializers_own_are_kept(payload):
+    lean, drf = _lean(_Guarded, payload), _drf(_Guarded, payload)
+
+    assert lean == (Unsure if drf is None else drf)
+
+
+def test_a_validate_that_returns_nothing_is_left_to_drf():
+    assert _lean(_Forgetful, {"name": "n"}) is Unsure
+
+
+def test_form_input_is_left_to_drf():
+    form = QueryDict(
+        "createdAt=2024-01-01T10:00:00&id=1&lead_id=2"
+        "&treatments[0]item_id=5&treatments[0]status=x&treatments[0]action=y"
+    )
+
+    assert _lean(MedicalCentreSerializer, form) is Unsure
