@@ -66,7 +66,7 @@ def batch_plan(*, claim: Claim, client: AmoCRMClient | None, batch_size: int) ->
         groups.setdefault(lead_key(event), []).append(event)
     # Safe to read now: this worker holds these leads, so nothing newer is in flight.
     delivered = newest_delivered(
-        account_id=claim.account_id, lead_ids=[e.lead_id for e in claim.events if e.lead_id]
+        account_id=claim.account_id, lead_ids=sorted({e.lead_id for e in claim.events if e.lead_id})
     )
     setups: dict[int, FlowSetup] = {}
     chosen: list[tuple[InboundEvent, PreparedUpdate]] = []

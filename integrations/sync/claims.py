@@ -125,7 +125,6 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
         )
     events = list(
         InboundEvent.objects.filter(claim_token=token)
-        .select_related("flow__account")
         # Delivery reads the parsed payload: the raw body and headers (kept for the audit
         # trail, compressed by PostgreSQL) would be read and unpacked for nothing.
         .defer("raw_body", "headers")
@@ -133,6 +132,12 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
     )
     if not events:
         return None
+    # The claim's few flows, each with its account, read once and shared by their events:
+    # joined to every event row, each would bring its own account, and each account's
+    # secrets would be decrypted again, once per event.
+    flows = Flow.objects.select_related("account").in_bulk({event.flow_id for event in events})
+    for event in events:
+        event.flow = flows[event.flow_id]
     full = len(lead_ids) + len(loose) >= leads
     return Claim(token=token, account_id=account_id, events=events, full=full)
 

@@ -109,7 +109,9 @@ def newest_delivered(*, account_id: int, lead_ids: list[str]) -> dict[str, Inbou
     for lead_id, at in latest:
         condition |= Q(lead_id=lead_id, received_at=at)
     newest = {}
-    for event in delivered.filter(condition).order_by("received_at", "pk"):
+    # Only their arrival is compared and named: the bodies are left unread (and packed).
+    arrivals = delivered.filter(condition).only("pk", "lead_id", "received_at")
+    for event in arrivals.order_by("received_at", "pk"):
         newest[event.lead_id] = event  # the last of a request's items wins a tie
     return newest
 

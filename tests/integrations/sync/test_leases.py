@@ -35,8 +35,7 @@ def booking(flow: Flow, **fields) -> InboundEvent:
         flow=flow,
         payload=payload,
         rdesk_id=str(payload["id"]),
-        lead_id=str(payload["lead_id"]),
-        **{"status": EventStatus.QUEUED, **fields},
+        **{"lead_id": str(payload["lead_id"]), "status": EventStatus.QUEUED, **fields},
     )
 
 
@@ -177,3 +176,19 @@ def test_sweeper_leaves_a_live_lease_alone(flow, enqueued):
     event.refresh_from_db()
     assert event.claim_token == claim.token
     assert seconds_from_now(event.next_attempt_at) > 5
+
+
+def test_a_claim_reads_its_flow_and_account_once_for_all_its_events(flow, monkeypatch):
+    for lead in range(10):
+        booking(flow, lead_id=str(7000 + lead))
+    decrypted = []
+    monkeypatch.setattr(
+        "hub.encryption.secret_decrypt", lambda token: decrypted.append(token) or "secret"
+    )
+
+    claim = claim_take(account_id=flow.account_id, leads=50)
+
+    assert len(claim.events) == 10
+    assert {id(event.flow) for event in claim.events} == {id(claim.events[0].flow)}
+    assert claim.events[0].flow.account.pk == flow.account_id
+    assert len(decrypted) <= 2  # the account's client secret, and no more per event
