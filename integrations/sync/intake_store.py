@@ -87,8 +87,7 @@ def rows_prepared(*, common: dict, items: list[dict], due) -> list[list]:
     """
     if set(common) != set(REQUEST_FIELDS):
         raise ValueError(f"A request gives exactly {REQUEST_FIELDS}, not {sorted(common)}.")
-    db = connections[DEFAULT_DB_ALIAS]
-    fixed, varying = _defaults_prepared()
+    db, fixed, varying = _defaults_prepared()
     now = timezone.now()
     given = {
         field.attname: field.get_db_prep_save(_value(field, common, due, now), db)
@@ -120,10 +119,14 @@ def _value(field, common: dict, due, now):
 
 
 @functools.cache
-def _defaults_prepared() -> tuple[dict, list]:
-    """The prepared value of each column that is the same in every intake row, by
-    attname; and the fields whose values are not (given, timed or with a callable
-    default)."""
+def _defaults_prepared() -> tuple:
+    """The database the values are prepared for; the prepared value of each column that
+    is the same in every intake row, by attname; and the fields whose values are not
+    (given, timed or with a callable default).
+
+    The database is kept: preparing values reads only its operations, never its
+    connection, and in an event loop every task asking ``connections`` gets a new one.
+    """
     db = connections[DEFAULT_DB_ALIAS]
     fixed, varying = {}, []
     given = {*REQUEST_FIELDS, *_ITEM_NAMES, "next_attempt_at"}
@@ -133,7 +136,7 @@ def _defaults_prepared() -> tuple[dict, list]:
             varying.append(field)
         else:
             fixed[field.attname] = field.get_db_prep_save(field.get_default(), db)
-    return fixed, varying
+    return db, fixed, varying
 
 
 def rows_values(rows: list[InboundEvent]) -> list[list]:
