@@ -22,7 +22,9 @@ class NotStorable(ValueError):
 def json_parse(text: str):
     """``text`` parsed as JSON that a ``jsonb`` column takes; raises ``NotStorable``."""
     try:
-        data = json.loads(text, parse_constant=_constant_refuse, parse_float=_finite_float)
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as error:
         raise NotStorable(f"Body is not valid JSON: {error}.") from error
     except RecursionError as error:
@@ -53,6 +55,10 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError("a number is too large to store.")
     return number
+
+
+# One decoder for every body: json.loads with these hooks would build a new one each time.
+_DECODER = json.JSONDecoder(parse_constant=_constant_refuse, parse_float=_finite_float)
 
 
 def _holds_unstorable(data) -> bool:

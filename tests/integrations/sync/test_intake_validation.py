@@ -282,3 +282,13 @@ def test_a_forwarded_value_that_is_no_address_is_not_stored_as_one(client, db, s
     post(client, fixture_bytes("rdesk/rdesk-booked.json"), headers={"X-Forwarded-For": "junk"})
 
     assert only_event().remote_addr == "127.0.0.1"
+
+
+def test_a_body_starting_with_a_byte_order_mark_is_refused_as_json_refuses_it(client, booked_flow):
+    body = "\ufeff".encode() + fixture_bytes("rdesk/rdesk-booked.json")
+
+    response = client.post("/zdrav/booked", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_json"
+    assert "Unexpected UTF-8 BOM" in response.json()["detail"]
