@@ -8,7 +8,7 @@ import json
 import re
 
 from django.db import connection
-from django.db.models import F, QuerySet, TextField, Value
+from django.db.models import F, Func, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Replace
 
@@ -19,6 +19,8 @@ _PHONE_SEPARATORS = (" ", "-", "(", ")", "+", ".")
 MIN_PHONE_DIGITS = 7
 _LETTER = re.compile(r"[^\W\d_]")
 _BODY_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
+# Every name and fio in a payload, one per line (made by migration sync/0014).
+EVENT_NAMES_FUNCTION = "amohub_event_names"
 
 
 def phone_digits(term: str) -> str:
@@ -36,14 +38,13 @@ def _digits_only(expression):
 
 
 def _name_pattern(term: str) -> str:
-    """A regular expression for ``term`` inside a ``name`` or ``fio`` value of the JSON text.
+    """A regular expression for ``term`` inside a ``name`` or ``fio`` value of the JSON text
+    (SQLite, without the names function of PostgreSQL).
 
-    PostgreSQL prints jsonb as ``{"key": "value", ...}`` with the text as is; SQLite keeps
-    the JSON as Python wrote it, non-ASCII letters as ``\\u`` escapes, so the term is looked
-    for in that spelling there (and matches only in the case typed).
+    SQLite keeps the JSON as Python wrote it, non-ASCII letters as ``\\u`` escapes, so the
+    term is looked for in that spelling (and matches only in the case typed).
     """
-    needle = term if connection.vendor == "postgresql" else json.dumps(term)[1:-1]
-    return r'"(name|fio)": "[^"]*' + re.escape(needle)
+    return r'"(name|fio)": "[^"]*' + re.escape(json.dumps(term)[1:-1])
 
 
 def events_personal_search(events: QuerySet, term: str) -> QuerySet | None:
@@ -61,6 +62,10 @@ def events_personal_search(events: QuerySet, term: str) -> QuerySet | None:
         ).filter(client_phone_digits__contains=digits)
     if not _LETTER.search(term) or _BODY_HASH.match(term):
         return None
+    if connection.vendor == "postgresql":
+        # The names alone, one per line, as the trigram index holds them (sync/0014).
+        names = Func(F("payload"), function=EVENT_NAMES_FUNCTION, output_field=TextField())
+        return events.alias(payload_names=names).filter(payload_names__iregex=re.escape(term))
     return events.alias(payload_text=Cast(F("payload"), TextField())).filter(
         payload_text__iregex=_name_pattern(term)
     )
