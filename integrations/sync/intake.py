@@ -264,8 +264,15 @@ def request_receive(*, flow: Flow, request: IntakeRequest) -> tuple[int, dict]:
     if verdict.refusal is not None:
         return refusal_store(verdict)
     ids = items_store(common=verdict.common, items=verdict.items, due=now)
-    logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})
+    accepted_log(flow, ids)
     return 200, OK_BODY
+
+
+def accepted_log(flow: Flow, ids: list[int]) -> None:
+    """Logs an accepted request's events, at DEBUG: the access log has every request
+    already, and the sync history every event; a line of its own at INFO cost a burst a
+    tenth of the intake's time. Refusals are logged at WARNING."""
+    logger.debug("intake accepted", extra={"flow": flow.pk, "events": ids})
 
 
 def items_store(*, common: dict, items: list[dict], due) -> list[int]:
@@ -301,5 +308,5 @@ async def request_receive_async(*, flow: Flow, request: IntakeRequest) -> tuple[
     ids = await events_insert_async(common=verdict.common, items=verdict.items, due=now)
     # Committed: the workers may take the events.
     nudge_want(flow.account_id)
-    logger.info("intake accepted", extra={"flow": flow.pk, "events": ids})
+    accepted_log(flow, ids)
     return 200, OK_BODY
