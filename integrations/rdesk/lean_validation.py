@@ -106,8 +106,7 @@ def _serializer_check(serializer: serializers.Serializer) -> Check:
         method = getattr(serializer, f"validate_{field.field_name}", None)
         fields.append((field.field_name, _check(field), method))
     empty_values = serializer.validate_empty_values
-    validators = _validators_run(serializer, base)
-    validate = serializer.validate if kind.validate is not base.validate else None
+    finish = _finishing(serializer, base, validators_base=base)
 
     def check(data):
         is_empty, data = empty_values(data)
@@ -125,9 +124,7 @@ def _serializer_check(serializer: serializers.Serializer) -> Check:
             except SkipField:
                 continue
             result[name] = value
-        if validators is not None:
-            validators(result)
-        return result if validate is None else _validated(validate(result))
+        return result if finish is None else finish(result)
 
     return check
 
@@ -145,8 +142,7 @@ def _list_check(many: serializers.ListSerializer) -> Check:
     empty_values = many.validate_empty_values
     lowest = max(many.min_length or 0, 0 if many.allow_empty else 1)
     highest = many.max_length
-    validators = _validators_run(many, Field)
-    validate = many.validate if kind.validate is not base.validate else None
+    finish = _finishing(many, base, validators_base=Field)
 
     def check(data):
         is_empty, data = empty_values(data)
@@ -157,17 +153,30 @@ def _list_check(many: serializers.ListSerializer) -> Check:
         if highest is not None and len(data) > highest:
             raise Unsure
         result = [child(item) for item in data]
-        if validators is not None:
-            validators(result)
-        return result if validate is None else _validated(validate(result))
+        return result if finish is None else finish(result)
 
     return check
 
 
-def _validated(value):
-    if value is None:
-        raise Unsure  # DRF asserts that validate() returned the data
-    return value
+def _finishing(node: Field, base: type, *, validators_base: type) -> Check | None:
+    """What DRF's ``run_validation`` does to a (list) serializer's converted data: its
+    validators, then its ``validate``; None where both are DRF's own and do nothing."""
+    validators = _validators_run(node, validators_base)
+    validate = node.validate if type(node).validate is not base.validate else None
+    if validators is None and validate is None:
+        return None
+
+    def finish(result):
+        if validators is not None:
+            validators(result)
+        if validate is None:
+            return result
+        validated = validate(result)
+        if validated is None:
+            raise Unsure  # DRF asserts that validate() returned the data
+        return validated
+
+    return finish
 
 
 def _text_check(field: serializers.CharField) -> Check:
