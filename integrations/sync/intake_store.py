@@ -89,14 +89,17 @@ def rows_prepared(*, common: dict, items: list[dict], due) -> list[list]:
         raise ValueError(f"A request gives exactly {REQUEST_FIELDS}, not {sorted(common)}.")
     db, fixed, varying = _defaults_prepared()
     now = timezone.now()
-    given = {
-        field.attname: field.get_db_prep_save(_value(field, common, due, now), db)
-        for field in varying
-        if field.name not in _ITEM_NAMES
+    request_values = {
+        **fixed,
+        **{
+            field.attname: field.get_db_prep_save(_value(field, common, due, now), db)
+            for field in varying
+            if field.name not in _ITEM_NAMES
+        },
     }
     rows = []
     for index, item in enumerate(items):
-        values = {**fixed, **given}
+        values = dict(request_values)
         for name, value in _item_fields(index, item).items():
             field = InboundEvent._meta.get_field(name)
             values[field.attname] = field.get_db_prep_save(value, db)
@@ -113,9 +116,13 @@ def _value(field, common: dict, due, now):
         return value.pk if field.is_relation else value
     if field.name == "next_attempt_at":
         return due
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+    if _timed(field):
         return now  # as pre_save sets it
     return field.get_default()
+
+
+def _timed(field) -> bool:
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
 
 
 @functools.cache
@@ -131,8 +138,7 @@ def _defaults_prepared() -> tuple:
     fixed, varying = {}, []
     given = {*REQUEST_FIELDS, *_ITEM_NAMES, "next_attempt_at"}
     for field in insert_fields():
-        timed = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-        if field.name in given or timed or callable(field.default):
+        if field.name in given or _timed(field) or callable(field.default):
             varying.append(field)
         else:
             fixed[field.attname] = field.get_db_prep_save(field.get_default(), db)
