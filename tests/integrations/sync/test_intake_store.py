@@ -7,13 +7,7 @@ from django.utils import timezone
 
 from integrations.sync.delivery import nudge_pending
 from integrations.sync.flow_routes import flow_route, flow_routes_forget
-from integrations.sync.intake_store import (
-    events_insert,
-    events_unsaved,
-    insert_fields,
-    rows_prepared,
-    rows_values,
-)
+from integrations.sync.intake_store import events_insert
 from integrations.sync.models import AccountDrain, EventStatus, InboundEvent
 from integrations.sync.views import IntakeView
 from tests.conftest import fixture_bytes, fixture_json
@@ -150,29 +144,3 @@ def test_a_large_body_is_compressed_with_lz4(booked_flow):
             [pk],
         )
         assert cursor.fetchone() == ("lz4", "lz4")
-
-
-def _comparable(row: list) -> list:
-    # psycopg's JSON wrappers compare by identity: their objects are what is sent.
-    return [getattr(value, "obj", value) for value in row]
-
-
-def test_prepared_rows_are_the_rows_of_the_unsaved_events(booked_flow):
-    now = timezone.now()
-    common = {
-        "flow": booked_flow,
-        "received_at": now,
-        "remote_addr": "2001:db8::1",
-        "headers": {"User-Agent": "RDESK"},
-        "raw_body": b'[{"id": 7}]',
-        "body_hash": "0" * 64,
-    }
-    items = [*fixture_json("rdesk/intake/booked-batch.json"), {"id": True, "lead_id": "x" * 70}]
-    updated_at = [field.name for field in insert_fields()].index("updated_at")
-
-    prepared = rows_prepared(common=common, items=items, due=now)
-    expected = rows_values(events_unsaved(common=common, items=items, due=now))
-
-    for row in (*prepared, *expected):
-        assert now <= row.pop(updated_at) <= timezone.now()  # the time of the insert
-    assert [_comparable(row) for row in prepared] == [_comparable(row) for row in expected]
