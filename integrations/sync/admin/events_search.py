@@ -19,7 +19,7 @@ _PHONE_SEPARATORS = (" ", "-", "(", ")", "+", ".")
 MIN_PHONE_DIGITS = 7
 _LETTER = re.compile(r"[^\W\d_]")
 _BODY_HASH = re.compile(r"^[0-9a-fA-F]{64}$")
-# Every name and fio in a payload, one per line (made by migration sync/0014).
+# Every name and fio in a payload, as a JSON array's text (migration sync/0015).
 EVENT_NAMES_FUNCTION = "amohub_event_names"
 
 
@@ -47,6 +47,11 @@ def _name_pattern(term: str) -> str:
     return r'"(name|fio)": "[^"]*' + re.escape(json.dumps(term)[1:-1])
 
 
+def _json_spelling(term: str) -> str:
+    # As PostgreSQL's jsonb output escapes: quote, backslash and control characters.
+    return json.dumps(term, ensure_ascii=False)[1:-1]
+
+
 def events_personal_search(events: QuerySet, term: str) -> QuerySet | None:
     """The events whose client's phone or a guest's or client's name matches ``term``.
 
@@ -63,9 +68,12 @@ def events_personal_search(events: QuerySet, term: str) -> QuerySet | None:
     if not _LETTER.search(term) or _BODY_HASH.match(term):
         return None
     if connection.vendor == "postgresql":
-        # The names alone, one per line, as the trigram index holds them (sync/0014).
+        # The names alone, as the trigram index holds them (sync/0015): the term as
+        # PostgreSQL writes a string in JSON, so a name with a quote is found too.
         names = Func(F("payload"), function=EVENT_NAMES_FUNCTION, output_field=TextField())
-        return events.alias(payload_names=names).filter(payload_names__iregex=re.escape(term))
+        return events.alias(payload_names=names).filter(
+            payload_names__iregex=re.escape(_json_spelling(term))
+        )
     return events.alias(payload_text=Cast(F("payload"), TextField())).filter(
         payload_text__iregex=_name_pattern(term)
     )
