@@ -244,7 +244,9 @@ def _cpu_by_kind(since: dict[str, float] | None = None) -> dict[str, float]:
             totals[_BENCH] += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
             continue
         kind = next((k for word, k in _KINDS.items() if word in command), "other")
-        totals[kind] += (int(fields[11]) + int(fields[12])) / tick
+        # With the children it reaped: a PostgreSQL session that ended during the run
+        # (a worker's connection, autovacuum) is counted in the postmaster's.
+        totals[kind] += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
     # Time the host gave other machines (a virtual machine's "steal"): the figures of a
     # run with much of it are low for reasons outside the hub.
     totals["stolen by the host"] = int(Path("/proc/stat").read_text().split()[8]) / tick
