@@ -73,9 +73,13 @@ def account_events(account_id: int | None):
 
 
 def due_filter(now) -> Q:
-    """Due: an unheld event whose time has come, or a held one whose lease ran out."""
-    return Q(claim_token__isnull=True, next_attempt_at__lte=now + CLOCK_TOLERANCE) | Q(
-        claim_token__isnull=False, next_attempt_at__lte=now
+    """Due: an unheld event whose time has come, or a held one whose lease ran out.
+
+    Written as one range of ``next_attempt_at`` narrowed further, not as an OR of two
+    ranges: the database reads one range of its index instead of two.
+    """
+    return Q(next_attempt_at__lte=now + CLOCK_TOLERANCE) & (
+        Q(claim_token__isnull=True) | Q(next_attempt_at__lte=now)
     )
 
 
@@ -97,7 +101,10 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
         # a holder whose lease ran out may extend it meanwhile, as it may before the
         # UPDATE below, and the new token fences it off either way.
         held = set(
-            pending.filter(held_filter(now)).exclude(lead_id="").values_list("lead_id", flat=True)
+            pending.filter(held_filter(now))
+            .exclude(lead_id="")
+            .order_by()  # a set: the events' default order would only cost a sort
+            .values_list("lead_id", flat=True)
         )
         lead_ids = list(
             due.exclude(lead_id="")

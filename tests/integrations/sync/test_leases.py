@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from integrations.amocrm.ratelimit import limiter_get, limiter_reset
 from integrations.sync import batches
-from integrations.sync.claims import FencedLimiter, Heartbeat, claim_take
+from integrations.sync.claims import FencedLimiter, Heartbeat, claim_take, due_filter
 from integrations.sync.delivery import account_drain, account_nudge, events_sweep
 from integrations.sync.models import DeliveryAttempt, EventStatus, Flow, InboundEvent
 from integrations.sync.outcomes import Outcome, claim_finish
@@ -192,3 +192,25 @@ def test_a_claim_reads_its_flow_and_account_once_for_all_its_events(flow, monkey
     assert {id(event.flow) for event in claim.events} == {id(claim.events[0].flow)}
     assert claim.events[0].flow.account.pk == flow.account_id
     assert len(decrypted) <= 2  # the account's client secret, and no more per event
+
+
+@pytest.mark.parametrize(
+    ("held", "offset", "due"),
+    [
+        (False, -60, True),
+        (False, 1, True),  # a nudge a little early: within the clock's tolerance
+        (False, 60, False),
+        (True, -1, True),  # its lease ran out
+        (True, 1, False),  # its lease runs on, however close to the end
+        (True, 60, False),
+    ],
+)
+def test_an_event_is_due_when_its_time_or_its_lease_is_up(flow, held, offset, due):
+    now = timezone.now()
+    event = booking(
+        flow,
+        claim_token=uuid.uuid4() if held else None,
+        next_attempt_at=now + timedelta(seconds=offset),
+    )
+
+    assert InboundEvent.objects.filter(due_filter(now), pk=event.pk).exists() is due
