@@ -15,6 +15,8 @@ on to gunicorn, so other worker classes and counts are measured the same way.
 """
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import socket
@@ -32,6 +34,8 @@ RUN = f"benchintake{os.getpid()}"
 bench_environment(RUN)
 SAMPLE = PROJECT / "tests/fixtures/rdesk/rdesk-booked.json"
 LUA = Path(__file__).with_name("intake.lua")
+# Events already in the table when the run starts.
+HISTORY = 50_000
 ACCESS_LOG = PROJECT / "var" / f"{RUN}-access.log"
 
 
@@ -42,6 +46,12 @@ def main() -> None:
     parser.add_argument("--path", default="/zdrav/booked")
     parser.add_argument(
         "--without-worker", action="store_true", help="no Celery worker (to compare)"
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=HISTORY,
+        help=f"events already delivered before the run, then analyzed (default {HISTORY})",
     )
     args = parser.parse_args()
 
@@ -62,8 +72,9 @@ def main() -> None:
     (PROJECT / "var").mkdir(exist_ok=True)
     try:
         with EmulatorServer(rate_limit=7) as emulator:
-            _flow(emulator)
+            flow = _flow(emulator)
             emulator.state.add_lead(id=23392663)  # the sample's lead
+            _history(flow, args.history)
             if not args.without_worker:
                 worker = _worker(database, "threads", 4)
             port = _free_port()
@@ -99,6 +110,33 @@ def main() -> None:
         connection.close()
         connection.creation.destroy_test_db(database, verbosity=0)
         _redis_forget()
+
+
+def _history(flow, count: int) -> None:
+    """``count`` delivered events of other leads, then the table vacuumed and analyzed:
+    the database of a hub in service, whose planner knows its tables. A table new and
+    never analyzed (autovacuum looks at it once a minute) gets other plans for the
+    workers' queries than any database in service would."""
+    from django.db import connection
+
+    from integrations.sync.models import InboundEvent
+
+    body = SAMPLE.read_bytes()
+    payload = InboundEvent.payload.field.get_db_prep_save(json.loads(body)[0], connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO sync_inboundevent (flow_id, received_at, remote_addr, headers, "
+            "raw_body, body_hash, item_index, payload, rdesk_id, lead_id, status, attempts, "
+            "next_attempt_at, last_error, delivered_at, attempts_at_replay, updated_at) "
+            "SELECT %s, now() - n * interval '1 minute', '127.0.0.1', '{}', %s, %s, 0, %s, "
+            "n::text, (1000000 + n %% 5000)::text, 'delivered', 1, NULL, '', "
+            "now() - n * interval '1 minute', 0, now() "
+            "FROM generate_series(1, %s) AS n",
+            [flow.pk, body, hashlib.sha256(body).hexdigest(), payload, count],
+        )
+        cursor.execute("VACUUM ANALYZE sync_inboundevent")
+        # Its WAL written out now, not by a checkpoint in the middle of the run.
+        cursor.execute("CHECKPOINT")
 
 
 def _free_port() -> int:
