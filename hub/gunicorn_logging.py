@@ -8,8 +8,10 @@ rules (nginx/*.template: ``$amohub_scrubbed_uri``).
 """
 
 import functools
+import logging
 import os
 import re
+import traceback
 
 from gunicorn.glogging import Logger
 
@@ -28,6 +30,25 @@ class ScrubbingLogger(Logger):
     the intake more than writing the line.
     """
 
+    def access(self, resp, req, environ, request_time):
+        """gunicorn's ``access``; the line written straight to the access log's streams
+        when they are plain (gunicorn's own set-up), which is what logging would do
+        with it, at a fraction of its cost per request."""
+        if not self.access_log_enabled:
+            return
+        handlers = _plain_handlers(self.access_log)
+        if handlers is None:
+            return super().access(resp, req, environ, request_time)
+        try:
+            atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+            line = self.cfg.access_log_format % atoms
+            for handler in handlers:
+                with handler.lock:
+                    handler.stream.write(line + handler.terminator)
+                    handler.flush()
+        except Exception:
+            self.error(traceback.format_exc())
+
     def atoms(self, resp, req, environ, request_time):
         if _line_atoms_only(self.cfg.access_log_format):
             atoms = _line_atoms(resp, environ, request_time)
@@ -41,6 +62,27 @@ class ScrubbingLogger(Logger):
             if key in atoms and atoms[key] not in (None, "-"):
                 atoms[key] = _referer_scrub(atoms[key])
         return atoms
+
+
+# Handlers whose record is the message alone, written to their stream: nothing else
+# (a filter, another level, a formatter adding fields, syslog) would treat it otherwise.
+_PLAIN_HANDLERS = (logging.StreamHandler, logging.FileHandler)
+
+
+def _plain_handlers(log: logging.Logger) -> list[logging.Handler] | None:
+    """The access log's handlers, if each would write just the line; else None."""
+    if log.disabled or log.filters or log.propagate or not log.isEnabledFor(logging.INFO):
+        return None
+    for handler in log.handlers:
+        if (
+            type(handler) not in _PLAIN_HANDLERS
+            or handler.filters
+            or handler.level > logging.INFO
+            or handler.stream is None
+            or getattr(handler.formatter, "_fmt", None) != "%(message)s"
+        ):
+            return None
+    return log.handlers
 
 
 def _referer_scrub(referer: str) -> str:

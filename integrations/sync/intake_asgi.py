@@ -11,9 +11,12 @@ so it is answered exactly as before.
 
 import functools
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 from django.http import HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
@@ -42,23 +45,20 @@ class IntakeDoor:
         self.django = django
 
     async def __call__(self, scope, receive, send):
+        door = _door_settings()
         headers = _headers(scope)
-        secure = _is_secure(scope, headers)
+        secure = _is_secure(scope, headers, door)
         try:
             route = await flow_route_async(scope["path"]) if scope["method"] == "POST" else None
         except DatabaseError:
             # The flows could not be read: the request cannot be judged, nor stored.
             logger.exception("intake failed: the flows could not be read")
             intake_answered("", 500)
-            return await _send(send, 500, NOT_STORED_CONTENT, {}, secure=secure)
-        if (
-            route is None
-            or not _host_allowed(headers)
-            or (settings.SECURE_SSL_REDIRECT and not secure)
-        ):
+            return await _send(send, 500, NOT_STORED_CONTENT, {}, door, secure=secure)
+        if route is None or not _host_allowed(headers, door) or (door.ssl_redirect and not secure):
             return await self.django(scope, receive, send)
         flow, path_token = route
-        limit = settings.HUB_MAX_BODY_BYTES
+        limit = door.max_body_bytes
         body = await _body(receive, limit + 1)
         if body is None:
             return  # the caller left before it had sent its body: nobody to answer
@@ -74,7 +74,7 @@ class IntakeDoor:
                 }
             ),
             max_bytes=limit,
-            max_items=settings.HUB_MAX_ITEMS_PER_REQUEST,
+            max_items=door.max_items,
             path_token=path_token,
             query_token=query_token(scope.get("query_string", b"").decode("latin-1")),
             authorization=headers.get("authorization", ""),
@@ -90,7 +90,7 @@ class IntakeDoor:
         extra = challenge_headers(flow) if status == 401 else {}
         intake_answered(flow.name, status)
         content = OK_CONTENT if answer is OK_BODY else json_content(answer).encode()
-        await _send(send, status, content, extra, secure=secure)
+        await _send(send, status, content, extra, door, secure=secure)
 
 
 def _headers(scope) -> dict[str, str]:
@@ -102,24 +102,27 @@ def _headers(scope) -> dict[str, str]:
     return headers
 
 
-def _is_secure(scope, headers: dict[str, str]) -> bool:
+def _is_secure(scope, headers: dict[str, str], door: "_DoorSettings") -> bool:
     """``HttpRequest.is_secure`` for an ASGI request: the proxy's header when one is set."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
-        value = headers.get(meta_name.removeprefix("HTTP_").replace("_", "-").lower())
+    if door.proxy_ssl_header is not None:
+        header, secure_value = door.proxy_ssl_header
+        value = headers.get(header)
         if value is not None:
             return value.split(",")[0].strip() == secure_value
     return scope.get("scheme") == "https"
 
 
-def _host_allowed(headers: dict[str, str]) -> bool:
+def _host_allowed(headers: dict[str, str], door: "_DoorSettings") -> bool:
     """Whether Django's ``get_host`` would take the request's host (else Django answers)."""
-    host = headers.get("x-forwarded-host") if settings.USE_X_FORWARDED_HOST else None
-    domain, _ = split_domain_port(host or headers.get("host", ""))
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed)
+    host = headers.get("x-forwarded-host") if door.use_x_forwarded_host else None
+    return _host_valid(host or headers.get("host", ""), door.allowed_hosts)
+
+
+@functools.lru_cache(maxsize=64)
+def _host_valid(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    # A caller names the same few hosts again and again.
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed_hosts)
 
 
 async def _body(receive, most: int) -> bytes | None:
@@ -136,6 +139,47 @@ async def _body(receive, most: int) -> bytes | None:
     return b"".join(chunks)[:most]
 
 
+@dataclass(frozen=True)
+class _DoorSettings:
+    """The settings the door reads for every request, read once (``_door_settings``)."""
+
+    max_body_bytes: int
+    max_items: int
+    ssl_redirect: bool
+    # SECURE_PROXY_SSL_HEADER as (the ASGI header's name, the value meaning https).
+    proxy_ssl_header: tuple[str, str] | None
+    use_x_forwarded_host: bool
+    allowed_hosts: tuple[str, ...]
+    # The headers Django's SecurityMiddleware adds to an answer, for plain HTTP and HTTPS.
+    security_headers: dict[bool, tuple[tuple[bytes, bytes], ...]]
+
+
+@functools.cache
+def _door_settings() -> _DoorSettings:
+    proxy_ssl_header = None
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        proxy_ssl_header = (meta_name.removeprefix("HTTP_").replace("_", "-").lower(), secure_value)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as Django's get_host
+    return _DoorSettings(
+        max_body_bytes=settings.HUB_MAX_BODY_BYTES,
+        max_items=settings.HUB_MAX_ITEMS_PER_REQUEST,
+        ssl_redirect=settings.SECURE_SSL_REDIRECT,
+        proxy_ssl_header=proxy_ssl_header,
+        use_x_forwarded_host=settings.USE_X_FORWARDED_HOST,
+        allowed_hosts=tuple(allowed),
+        security_headers={secure: _security_headers(secure) for secure in (False, True)},
+    )
+
+
+@receiver(setting_changed)
+def _door_settings_forget(**kwargs) -> None:
+    # Settings change in tests alone; the door then reads them again.
+    _door_settings.cache_clear()
+
+
 class _SecureRequest:
     def __init__(self, secure: bool):
         self.secure = secure
@@ -145,28 +189,8 @@ class _SecureRequest:
 
 
 def _security_headers(secure: bool) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers Django's ``SecurityMiddleware`` adds to an answer (nosniff, HSTS...)."""
-    values = (getattr(settings, name) for name in _SECURITY)
-    # A list (the referrer policy may be one) as a tuple: the cache takes only those.
-    return _security_headers_for(
-        secure, *(tuple(value) if isinstance(value, list) else value for value in values)
-    )
-
-
-# The settings SecurityMiddleware's answer headers depend on.
-_SECURITY = (
-    "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-    "SECURE_HSTS_PRELOAD",
-    "SECURE_CONTENT_TYPE_NOSNIFF",
-    "SECURE_REFERRER_POLICY",
-    "SECURE_CROSS_ORIGIN_OPENER_POLICY",
-)
-
-
-@functools.lru_cache(maxsize=8)
-def _security_headers_for(secure: bool, *values) -> tuple[tuple[bytes, bytes], ...]:
-    # Built by the middleware itself, once per combination of the settings it reads.
+    """The headers Django's ``SecurityMiddleware`` adds to an answer (nosniff, HSTS...),
+    built by the middleware itself."""
     response = HttpResponse()
     SecurityMiddleware(lambda request: response).process_response(_SecureRequest(secure), response)
     return tuple(
@@ -176,12 +200,14 @@ def _security_headers_for(secure: bool, *values) -> tuple[tuple[bytes, bytes], .
     )
 
 
-async def _send(send, status: int, content: bytes, extra: dict, *, secure: bool) -> None:
+async def _send(
+    send, status: int, content: bytes, extra: dict, door: _DoorSettings, *, secure: bool
+) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
         (b"content-language", b"en"),
-        *_security_headers(secure),
+        *door.security_headers[secure],
         *((name.lower().encode("latin-1"), value.encode()) for name, value in extra.items()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

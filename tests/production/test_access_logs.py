@@ -13,7 +13,7 @@ import requests
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
-from hub.gunicorn_logging import ScrubbingLogger, uri_scrub
+from hub.gunicorn_logging import ScrubbingLogger, _plain_handlers, uri_scrub
 from tests.production.conftest import post
 from tests.production.edge import render
 
@@ -184,3 +184,43 @@ def test_a_format_naming_a_header_gets_every_atom_scrubbed():
     assert atoms["t"].startswith("[")
     assert atoms["r"] == "POST /zdrav/booked/***?token=*** HTTP/1.1"
     assert atoms["{referer}i"] == "https://rdesk.example.ru/zdrav/booked/***"
+
+
+@pytest.fixture
+def file_logger(monkeypatch):
+    """A hub logger writing its access lines to a file, as gunicorn sets it up; other
+    handlers on the shared ``gunicorn.access`` logger (pytest's) are set aside."""
+
+    def make(path: Path) -> ScrubbingLogger:
+        config = Config()
+        config.set("accesslog", str(path))
+        config.set("access_log_format", GUNICORN_FORMAT)
+        logger = ScrubbingLogger(config)
+        handlers = logger.access_log.handlers
+        ours = [h for h in handlers if getattr(h, "baseFilename", "") == str(path)]
+        monkeypatch.setattr(logger.access_log, "handlers", ours)
+        return logger
+
+    return make
+
+
+def test_the_line_written_straight_is_the_line_logging_writes(tmp_path, file_logger):
+    straight, through_logging = tmp_path / "straight.log", tmp_path / "logging.log"
+    logger = file_logger(straight)
+    assert _plain_handlers(logger.access_log) is not None  # the straight way is taken
+
+    logger.access(ANSWER, REQUEST, ENVIRON, TOOK)
+    Logger.access(file_logger(through_logging), ANSWER, REQUEST, ENVIRON, TOOK)
+
+    assert straight.read_text() == through_logging.read_text()
+    assert '"POST /zdrav/booked/***?token=*** HTTP/1.1" 200 17' in straight.read_text()
+
+
+def test_a_handler_with_a_filter_gets_the_line_through_logging(tmp_path, file_logger):
+    path = tmp_path / "access.log"
+    logger = file_logger(path)
+    logger.access_log.handlers[0].addFilter(lambda record: False)  # an operator's filter
+
+    logger.access(ANSWER, REQUEST, ENVIRON, TOOK)
+
+    assert path.read_text() == ""

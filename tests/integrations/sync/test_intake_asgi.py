@@ -170,6 +170,18 @@ def test_hsts_is_sent_behind_the_tls_proxy_as_django_sends_it(booked_flow, setti
     assert behind_tls.headers["strict-transport-security"] == "max-age=3600"
 
 
+def test_a_setting_changed_after_a_request_is_followed_by_the_next(booked_flow, settings):
+    request("POST", "/zdrav/booked", BOOKED)  # the door has read its settings
+    settings.HUB_MAX_BODY_BYTES = 100
+    settings.ALLOWED_HOSTS = ["hub.example.ru"]
+
+    too_large = request("POST", "/zdrav/booked", BOOKED, host="hub.example.ru")
+    other_host = request("POST", "/zdrav/booked", BOOKED, host="127.0.0.1")
+
+    assert (too_large.status, too_large.json()["error"]) == (413, "body_too_large")
+    assert other_host.status == 400
+
+
 def test_a_path_no_flow_serves_is_answered_by_django(booked_flow):
     answer = request("POST", "/zdrav/unknown", BOOKED)
 
