@@ -23,9 +23,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import orjson
 import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
 from integrations.sync.intake_store import (
@@ -138,8 +140,8 @@ class _Inserters:
         _answer(batch, ids=ids)
 
     async def _execute(self, rows: list[list]) -> list[int]:
-        # In C, in one call: a value JSON cannot hold (NaN) fails the batch, then its request.
-        sql, params = _insert_statement(), [_ROWS_ENCODER.encode(rows)]
+        # A value JSON cannot hold fails the batch, then its request alone.
+        sql, params = _insert_statement(), [Json(rows, dumps=_rows_json)]
         try:
             return await self._fetch(sql, params)
         except (psycopg.InterfaceError, psycopg.OperationalError):
@@ -157,6 +159,17 @@ class _Inserters:
         return ids
 
 
+def _rows_json(rows: list[dict]) -> bytes:
+    """The rows as JSON, by orjson: the standard encoder took a fifth of a request's
+    time on text in Cyrillic. (No NaN or infinity reaches here: the intake's parser
+    refuses them, and orjson would write them as null.)"""
+    try:
+        return orjson.dumps(rows)
+    except orjson.JSONEncodeError:
+        # An integer past 64 bits, which JSON allows: the standard encoder writes it.
+        return _ROWS_ENCODER.encode(rows).encode()
+
+
 _ROWS_ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
 )
@@ -166,8 +179,7 @@ _ROWS_ENCODER = json.JSONEncoder(
 def _insert_statement() -> str:
     """One statement for any number of rows, which come as one JSON array of objects
     (``rows_json``): its text, and the server's prepared copy, never change, and the
-    client encodes the whole batch in one call to the JSON encoder; the new ids come back
-    in the rows' order.
+    client encodes the whole batch in one call; the new ids come back in the rows' order.
 
     Sent as arrays, one per column, the values cost more to prepare and encode in Python
     than the rest of the request; PostgreSQL reads the JSON at a fraction of that.
