@@ -82,7 +82,7 @@ def insert_fields() -> list:
 
 def rows_json(*, common: dict, items: list[dict], due) -> list[dict]:
     """Each item's row for ``events_unsaved(...)`` as JSON values by column, for the
-    event loop's insert (``json_to_recordset``, ``intake_batches.py``).
+    event loop's insert (``jsonb_to_recordset``, ``intake_batches.py``).
 
     A column's value is what PostgreSQL reads as that column's value: a time in ISO 8601
     with its offset, an address as text, a JSON field's object as it is, a binary field
@@ -164,7 +164,7 @@ def _timed(field) -> bool:
 
 
 def json_columns() -> list[tuple[str, str, str]]:
-    """Each inserted column's name, its type as ``json_to_recordset`` reads it, and the
+    """Each inserted column's name, its type as ``jsonb_to_recordset`` reads it, and the
     expression that makes the column's value of it (a binary field comes in base64)."""
     quote = connection.ops.quote_name
     columns = []
