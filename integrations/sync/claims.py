@@ -132,9 +132,10 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
         )
     events = list(
         InboundEvent.objects.filter(claim_token=token)
-        # Delivery reads the parsed payload: the raw body and headers (kept for the audit
-        # trail, compressed by PostgreSQL) would be read and unpacked for nothing.
-        .defer("raw_body", "headers")
+        # Delivery reads the parsed payload and the delivery state: the raw body and
+        # headers (kept for the audit trail, compressed by PostgreSQL) and the columns
+        # that only describe the request would be read and converted for nothing.
+        .defer(*_UNREAD_BY_DELIVERY)
         .order_by("received_at", "pk")
     )
     if not events:
@@ -147,6 +148,19 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
         event.flow = flows[event.flow_id]
     full = len(lead_ids) + len(loose) >= leads
     return Claim(token=token, account_id=account_id, events=events, full=full)
+
+
+# An event's columns that delivery neither reads nor needs (``updated_at`` it only sets).
+_UNREAD_BY_DELIVERY = (
+    "raw_body",
+    "headers",
+    "remote_addr",
+    "body_hash",
+    "rdesk_id",
+    "item_index",
+    "pruned_at",
+    "updated_at",
+)
 
 
 def _claims_serialise(account_id: int | None) -> None:

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 import redis
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.amocrm.ratelimit import limiter_get, limiter_reset
@@ -192,6 +193,24 @@ def test_a_claim_reads_its_flow_and_account_once_for_all_its_events(flow, monkey
     assert {id(event.flow) for event in claim.events} == {id(claim.events[0].flow)}
     assert claim.events[0].flow.account.pk == flow.account_id
     assert len(decrypted) <= 2  # the account's client secret, and no more per event
+
+
+def _drain_queries(flow, events: int) -> int:
+    for _ in range(events):
+        booking(flow)  # one lead: all but the newest are superseded
+    with CaptureQueriesContext(connection) as queries:
+        statuses = account_drain(account_id=flow.account_id)
+    assert len(statuses) == events
+    return len(queries)
+
+
+def test_a_leads_burst_is_settled_with_the_same_queries_however_many_events(flow):
+    few = _drain_queries(flow, 2)
+    InboundEvent.objects.all().delete()
+
+    many = _drain_queries(flow, 40)
+
+    assert many == few  # no column delivery reads was left unloaded, to be read per event
 
 
 @pytest.mark.parametrize(
