@@ -65,7 +65,8 @@ class ScrubbingLogger(Logger):
 
 
 # Handlers whose record is the message alone, written to their stream: nothing else
-# (a filter, another level, a formatter adding fields, syslog) would treat it otherwise.
+# (a filter, another level, a formatter of another kind or format, syslog) would treat it
+# otherwise.
 _PLAIN_HANDLERS = (logging.StreamHandler, logging.FileHandler)
 
 
@@ -79,7 +80,9 @@ def _plain_handlers(log: logging.Logger) -> list[logging.Handler] | None:
             or handler.filters
             or handler.level > logging.INFO
             or handler.stream is None
-            or getattr(handler.formatter, "_fmt", None) != "%(message)s"
+            or type(handler.formatter) is not logging.Formatter
+            or not isinstance(handler.formatter._style, logging.PercentStyle)
+            or handler.formatter._fmt != "%(message)s"
         ):
             return None
     return log.handlers

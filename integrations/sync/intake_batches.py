@@ -34,13 +34,15 @@ from integrations.sync.intake_store import (
     events_insert,
     events_unsaved,
     json_columns,
-    rows_json,
+    request_json,
 )
 from integrations.sync.models import InboundEvent
 
 INTAKE_APPLICATION_NAME = "amo-hub intake"
-# Rows one statement takes at most: its arrays stay a few megabytes.
+# Rows one statement takes at most, and the bodies of its requests: its arrays stay well
+# under PostgreSQL's limit for a jsonb value (256 MB).
 MOST_ROWS = 1000
+MOST_BODY_BYTES = 16 * 1024 * 1024
 _orm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-orm")
 
 
@@ -50,8 +52,8 @@ async def events_insert_async(*, common: dict, items: list[dict], due) -> list[i
         rows = events_unsaved(common=common, items=items, due=due)
         ids, _ = await in_orm_thread(events_insert, rows, account_id=None)
         return ids
-    rows = rows_json(common=common, items=items, due=due)
-    return await (await _inserters()).insert(rows)
+    request, rows = request_json(common=common, items=items, due=due)
+    return await (await _inserters()).insert(request, rows, size=len(common["raw_body"]))
 
 
 @functools.cache
@@ -77,7 +79,9 @@ async def inserters_close() -> None:
 
 @dataclass
 class _Waiting:
-    rows: list[dict]  # each row's JSON values by column (``rows_json``)
+    request: dict  # the values the request gives all its events (``request_json``)
+    rows: list[dict]  # each item's own
+    size: int  # the request's body, in bytes
     ids: asyncio.Future
 
 
@@ -88,8 +92,8 @@ class _Inserters:
         self.wake = asyncio.Event()
         self.tasks = [asyncio.create_task(self._run()) for _ in range(count)]
 
-    async def insert(self, rows: list[list]) -> list[int]:
-        waiting = _Waiting(rows, asyncio.get_running_loop().create_future())
+    async def insert(self, request: dict, rows: list[dict], *, size: int) -> list[int]:
+        waiting = _Waiting(request, rows, size, asyncio.get_running_loop().create_future())
         self.waiting.append(waiting)
         self.wake.set()
         return await waiting.ids
@@ -117,16 +121,23 @@ class _Inserters:
                 raise
 
     def _take(self) -> list[_Waiting]:
-        batch, count = [], 0
-        while self.waiting and (not batch or count + len(self.waiting[0].rows) <= MOST_ROWS):
+        batch, count, size = [], 0, 0
+        while self.waiting and (
+            not batch
+            or (
+                count + len(self.waiting[0].rows) <= MOST_ROWS
+                and size + self.waiting[0].size <= MOST_BODY_BYTES
+            )
+        ):
             waiting = self.waiting.popleft()
             batch.append(waiting)
             count += len(waiting.rows)
+            size += waiting.size
         return batch
 
     async def _insert(self, batch: list[_Waiting]) -> None:
         try:
-            ids = await self._execute([row for waiting in batch for row in waiting.rows])
+            ids = await self._execute(batch)
         except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as error:
             _answer(batch, error=error)  # the server, not a request: all fail alike
             return
@@ -139,9 +150,17 @@ class _Inserters:
             return
         _answer(batch, ids=ids)
 
-    async def _execute(self, rows: list[list]) -> list[int]:
-        # A value JSON cannot hold fails the batch, then its request alone.
-        sql, params = _insert_statement(), [Jsonb(rows, dumps=_rows_json)]
+    async def _execute(self, batch: list[_Waiting]) -> list[int]:
+        # Each item names its request by its place in the batch. A value JSON cannot
+        # hold fails the batch, then its request alone.
+        items = [
+            {**row, "request": number}
+            for number, waiting in enumerate(batch)
+            for row in waiting.rows
+        ]
+        requests = [{**waiting.request, "request": n} for n, waiting in enumerate(batch)]
+        sql = _insert_statement()
+        params = [Jsonb(items, dumps=_rows_json), Jsonb(requests, dumps=_rows_json)]
         try:
             return await self._fetch(sql, params)
         except (psycopg.InterfaceError, psycopg.OperationalError):
@@ -177,9 +196,10 @@ _ROWS_ENCODER = json.JSONEncoder(
 
 @functools.cache
 def _insert_statement() -> str:
-    """One statement for any number of rows, which come as one JSON array of objects
-    (``rows_json``): its text, and the server's prepared copy, never change, and the
-    client encodes the whole batch in one call; the new ids come back in the rows' order.
+    """One statement for any number of requests and items, which come as two JSON arrays
+    of objects (``request_json``): its text, and the server's prepared copy, never change,
+    and the client encodes each array in one call; the new ids come back in the items'
+    order (by request, then by item).
 
     Sent as arrays, one per column, the values cost more to prepare and encode in Python
     than the rest of the request; PostgreSQL reads the JSON at a fraction of that. As
@@ -187,12 +207,19 @@ def _insert_statement() -> str:
     """
     columns = json_columns()
     quote = connection.ops.quote_name
+    number = quote("request")
+
+    def record(own: bool) -> str:
+        kinds = [f"{name} {kind}" for name, kind, _, item in columns if item is own]
+        return ", ".join([f"{number} integer", *kinds])
+
     return (
         f"WITH new AS (INSERT INTO {quote(InboundEvent._meta.db_table)} "
-        f"({', '.join(name for name, _, _ in columns)}) "
-        f"SELECT {', '.join(value for _, _, value in columns)} "
-        f"FROM jsonb_to_recordset(%s) "
-        f"AS r({', '.join(f'{name} {kind}' for name, kind, _ in columns)}) "
+        f"({', '.join(name for name, _, _, _ in columns)}) "
+        f"SELECT {', '.join(value for _, _, value, _ in columns)} "
+        f"FROM jsonb_to_recordset(%s) AS i({record(True)}) "
+        f"JOIN jsonb_to_recordset(%s) AS q({record(False)}) ON q.{number} = i.{number} "
+        f"ORDER BY i.{number}, i.{quote('item_index')} "
         f"RETURNING {quote('id')}) "
         f"SELECT ARRAY(SELECT id FROM new ORDER BY id)"
     )

@@ -3,6 +3,7 @@
 No OAuth code, no state, no intake token, in either log: only ``***`` in their place.
 """
 
+import logging
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -224,3 +225,17 @@ def test_a_handler_with_a_filter_gets_the_line_through_logging(tmp_path, file_lo
     logger.access(ANSWER, REQUEST, ENVIRON, TOOK)
 
     assert path.read_text() == ""
+
+
+def test_a_handler_with_a_formatter_of_its_own_gets_the_line_through_logging(tmp_path, file_logger):
+    class Tagged(logging.Formatter):
+        def format(self, record):
+            return "tagged " + super().format(record)
+
+    path = tmp_path / "access.log"
+    logger = file_logger(path)
+    logger.access_log.handlers[0].setFormatter(Tagged("%(message)s"))
+
+    logger.access(ANSWER, REQUEST, ENVIRON, TOOK)
+
+    assert path.read_text().startswith("tagged 203.0.113.9 ")

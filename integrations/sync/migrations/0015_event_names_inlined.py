@@ -10,7 +10,8 @@ The new body is a single expression, so PostgreSQL inlines it into the index and
 search alike: the ``name`` and ``fio`` strings at any depth, as a JSON array's text
 (``["Фамилия Имя", ...]``). Lax mode walks the payload at a third of strict mode's cost;
 a name it finds twice (once through each array around it) only repeats trigrams the index
-keeps once. The index is rebuilt with it.
+keeps once, and a ``name`` given as an array of strings is searched too (strict mode
+skipped it). The index is rebuilt with it.
 """
 
 import importlib

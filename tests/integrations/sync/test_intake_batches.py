@@ -71,6 +71,31 @@ def test_requests_that_arrive_together_share_a_statement(booked_flow, settings):
         assert [(e.payload, e.item_index) for e in stored] == [({"n": n}, 0), ({"n": n}, 1)]
 
 
+def test_a_large_body_with_hundreds_of_items_is_stored_once_per_statement(booked_flow):
+    body = b"x" * 2**20  # the largest body the intake takes by default
+    items = [{"n": n} for n in range(500)]
+
+    (ids,), statements = inserted_together([a_request(booked_flow, items, raw_body=body)])
+
+    assert statements == [500]
+    stored = InboundEvent.objects.filter(pk__in=ids).order_by("pk")
+    assert [event.payload for event in stored] == items
+    assert bytes(stored.last().raw_body) == body
+
+
+def test_requests_whose_bodies_pass_the_limit_together_get_statements_of_their_own(
+    booked_flow, settings, monkeypatch
+):
+    settings.HUB_INTAKE_DB_CONNECTIONS = 1
+    monkeypatch.setattr(intake_batches, "MOST_BODY_BYTES", 100)
+    requests = [a_request(booked_flow, [{"n": n}], raw_body=b"x" * 60) for n in range(3)]
+
+    answers, statements = inserted_together(requests)
+
+    assert statements == [1, 1, 1]
+    assert [InboundEvent.objects.get(pk__in=ids).payload["n"] for ids in answers] == [0, 1, 2]
+
+
 def test_a_request_postgresql_refuses_fails_alone(booked_flow, settings):
     settings.HUB_INTAKE_DB_CONNECTIONS = 1
     refused = a_request(Flow(pk=booked_flow.pk + 1000), [{"n": 1}])  # no such flow
