@@ -129,12 +129,10 @@ def _json_time(moment):
     return moment.isoformat()
 
 
-# The columns ``request_json`` gives a value of its own (the rest take their defaults).
-_GIVEN = frozenset(
-    {"flow", "received_at", "remote_addr", "headers", "raw_body", "body_hash"}
-    | {"next_attempt_at"}
-    | set(_item_fields(0, {}))
-)
+# The fields each item gives its own value (``_item_fields``), and every field
+# ``request_json`` gives a value (the rest take their defaults).
+_ITEM_FIELDS = frozenset(_item_fields(0, {}))
+_GIVEN = frozenset({*REQUEST_FIELDS, "next_attempt_at", *_ITEM_FIELDS})
 
 
 @functools.cache
@@ -156,7 +154,7 @@ def _defaults_json() -> tuple[dict, tuple[str, ...]]:
         value = field.get_db_prep_save(field.get_default(), db)
         if isinstance(value, str):
             value = str(value)  # a choice's member as its plain value
-        elif value is not None and not isinstance(value, str | int):
+        elif value is not None and not isinstance(value, int):
             raise ImproperlyConfigured(f"{field.name}: {value!r} is not a JSON value.")
         fixed[field.column] = value
     return fixed, tuple(timed)
@@ -166,9 +164,6 @@ def _timed(field) -> bool:
     return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
 
 
-ITEM_COLUMNS = tuple(_item_fields(0, {}))
-
-
 def json_columns() -> list[tuple[str, str, str, bool]]:
     """Each inserted column's name, its type as ``jsonb_to_recordset`` reads it, the
     expression that makes the column's value of it (a binary field comes in base64), and
@@ -176,7 +171,7 @@ def json_columns() -> list[tuple[str, str, str, bool]]:
     quote = connection.ops.quote_name
     columns = []
     for field in insert_fields():
-        name, own = quote(field.column), field.column in ITEM_COLUMNS
+        name, own = quote(field.column), field.name in _ITEM_FIELDS
         source = "i" if own else "q"
         if field.get_internal_type() == "BinaryField":
             columns.append((name, "text", f"decode({source}.{name}, 'base64')", own))
