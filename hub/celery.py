@@ -16,6 +16,18 @@ app.conf.imports = (
 )
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def database_connections_tidy(task=None, **kwargs) -> None:
+    """Between tasks, as between web requests: a connection past ``CONN_MAX_AGE`` or left
+    unusable by an error is closed, a healthy one kept (``CELERY_DB_REUSE_MAX``)."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # run inline by its caller, whose transaction may still be open
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @signals.worker_process_shutdown.connect
 @signals.worker_shutdown.connect
 def metrics_files_archive(pid=None, **kwargs) -> None:

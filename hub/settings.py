@@ -233,6 +233,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Unset, Celery closes every database connection before and after every task: each drain
+# then opened a new PostgreSQL session (a server process forked, its caches built again),
+# hundreds a minute under load. Set, Celery closes them only every this many tasks, and
+# hub/celery.py applies Django's own rules between tasks instead (CONN_MAX_AGE, a broken
+# connection dropped), as a web request's end does.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
