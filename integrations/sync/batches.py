@@ -1,10 +1,12 @@
 """Building the batch from a claim: coalesce each lead's events, prepare, find the leads.
 
-A claim holds whole leads (see claims.py), so each lead's pending events are all here.
-Per lead the newest event that gives an update is the one sent; older ones end skipped,
-naming it; newer ones that give no update (invalid, nothing mapped, flow disabled) end
-as they would alone. Mock lead id mode coalesces on the RDESK lead id the same way and
-finds or creates the mock leads for the whole batch at once.
+A claim holds whole leads by their newest pending event (see claims.py). Per lead the
+newest event that gives an update is the one sent; older ones end skipped, naming it
+(those left out of the claim in one statement when it is finished: ``Plan.older``);
+newer ones that give no update (invalid, nothing mapped, flow disabled) end as they would
+alone, and bring the lead's older events into the claim. Mock lead id mode coalesces on
+the RDESK lead id the same way and finds or creates the mock leads for the whole batch
+at once.
 """
 
 import json
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from integrations.amocrm.client import AmoCRMClient, redact
 from integrations.amocrm.models import Account
-from integrations.sync.claims import Claim
+from integrations.sync.claims import Claim, claim_widen
 from integrations.sync.leads import (
     LeadTargetError,
     lead_targets,
@@ -40,6 +42,9 @@ class Plan:
     items: list[Item] = field(default_factory=list)
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     logs: list[CallLog] = field(default_factory=list)
+    # Per lead id: the claimed event its older pending events, left out of the claim,
+    # are measured against, and how they end.
+    older: dict[str, tuple[InboundEvent, Outcome]] = field(default_factory=dict)
 
 
 def lead_key(event: InboundEvent) -> str:
@@ -69,12 +74,20 @@ def batch_plan(*, claim: Claim, client: AmoCRMClient | None, batch_size: int) ->
         account_id=claim.account_id, lead_ids=sorted({e.lead_id for e in claim.events if e.lead_id})
     )
     setups: dict[int, FlowSetup] = {}
-    chosen: list[tuple[InboundEvent, PreparedUpdate]] = []
-    for key, events in groups.items():
-        pick = _coalesce(events, plan, delivered.get(key), setups)
-        if pick is not None:
-            chosen.append(pick)
-    chosen.sort(key=lambda pick: (pick[0].received_at, pick[0].pk))
+
+    def pick(key: str):
+        return _coalesce(groups[key], plan, delivered.get(key), setups)
+
+    picks = {key: pick(key) for key in groups}
+    # Leads whose claimed events give no update: an older event of theirs may.
+    unsent = {key for key, chosen in picks.items() if chosen is None and key not in plan.older}
+    for event in claim_widen(claim, {key for key in unsent if not key.startswith("#")}):
+        groups[lead_key(event)].append(event)
+    picks.update((key, pick(key)) for key in unsent & claim.widened)
+    chosen = sorted(
+        (pick for pick in picks.values() if pick is not None),
+        key=lambda pick: (pick[0].received_at, pick[0].pk),
+    )
     _targets_resolve(chosen, plan, client, batch_size)
     return plan
 
@@ -117,7 +130,34 @@ def _coalesce(
             plan.outcomes[event.pk] = _already_delivered(delivered_newer)
         else:
             winner = (event, prepared)
+    if superseded_by is not None and superseded_by.lead_id:
+        plan.older[superseded_by.lead_id] = (
+            superseded_by,
+            _already_delivered(delivered_newer)
+            if delivered_newer is not None
+            else _superseded(superseded_by),
+        )
     return winner
+
+
+def older_follow_newest(claim: Claim, plan: Plan, outcomes: dict[int, Outcome]) -> None:
+    """Leads with no event chosen to measure their older events against (the account is
+    disconnected or missing, or delivery broke off): those events wait as the lead's
+    newest claimed one waits (paused, retried later) instead of making the lead due
+    again at once, or fail with it for want of an account. Any other end of the newest
+    is its own: the older events stay due, and the next claim takes them."""
+    newest: dict[str, InboundEvent] = {}
+    for event in claim.events:
+        if event.lead_id and event.lead_id not in claim.widened:
+            newest[event.lead_id] = max(
+                newest.get(event.lead_id, event), event, key=lambda e: (e.received_at, e.pk)
+            )
+    for lead_id, event in newest.items():
+        outcome = outcomes.get(event.pk)
+        if lead_id in plan.older or outcome is None:
+            continue
+        if outcome.status == EventStatus.QUEUED or claim.account_id is None:
+            plan.older[lead_id] = (event, outcome)
 
 
 def _newer(candidate: InboundEvent | None, event: InboundEvent) -> bool:

@@ -3,15 +3,21 @@
 How per-lead order holds by construction
 ----------------------------------------
 A worker never claims single events; it claims *leads* (an account and an RDESK lead
-id, whichever flow brought the event) and with each lead every pending event of it.
-Claims of one account are taken one at a time (a transaction-scoped advisory lock on
-PostgreSQL; SQLite's IMMEDIATE transactions are serialised anyway), and a claim skips
-every lead that has an event under a live lease. So at any moment at most one worker
-holds a given lead, and that worker sees all of the lead's pending events together: it
-sends only the newest, and the others end skipped. An event arriving while its lead is
-held waits for the holder to finish, so it is sent after, never before, the older one.
-This is why claiming does not use ``SKIP LOCKED`` row by row: two workers skipping each
-other's rows could split one lead's events between them, which is the race it avoids.
+id, whichever flow brought the event). Claims of one account are taken one at a time (a
+transaction-scoped advisory lock on PostgreSQL; SQLite's IMMEDIATE transactions are
+serialised anyway), and a claim skips every lead that has an event under a live lease.
+So at any moment at most one worker holds a given lead. It holds it by the lead's newest
+pending event, the one it will send: the older pending events only wait for it, and end
+with it (superseded, in one statement per lead) when the claim is finished. Only when the
+newest gives no update (invalid, nothing mapped) does the holder take the older ones into
+its claim too (``claim_widen``), and send the newest of them that does. An event arriving
+while its lead is held waits for the holder to finish, so it is sent after, never
+before, the older one. This is why claiming does not use ``SKIP LOCKED`` row by row: two
+workers skipping each other's rows could split one lead's events between them, which is
+the race it avoids.
+
+Why not claim every pending event of a lead: under a burst for one lead (a booking edited
+again and again) a claim would write, read and write again every event only to skip it.
 
 Fencing and leases
 ------------------
@@ -61,6 +67,8 @@ class Claim:
     account_id: int | None
     events: list[InboundEvent] = field(default_factory=list)
     full: bool = False  # as many leads as were asked for: more may be due
+    # Leads whose older pending events were taken into the claim (``claim_widen``).
+    widened: set[str] = field(default_factory=set)
 
 
 def account_events(account_id: int | None):
@@ -88,7 +96,7 @@ def held_filter(now) -> Q:
 
 
 def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
-    """Claims up to ``leads`` leads with due events, with all their pending events."""
+    """Claims up to ``leads`` leads with due events, each by its newest pending event."""
     now = timezone.now()
     token = uuid.uuid4()
     pending = account_events(account_id)
@@ -122,32 +130,92 @@ def claim_take(*, account_id: int | None, leads: int) -> Claim | None:
         )
         if not lead_ids and not loose:
             return None
-        taken = pending.filter(Q(lead_id__in=lead_ids) | Q(pk__in=loose, lead_id=""))
-        taken.update(
-            claim_token=token,
-            status=EventStatus.QUEUED,
-            attempts=F("attempts") + 1,
-            next_attempt_at=now + timedelta(seconds=settings.HUB_DELIVERY_LEASE),
-            updated_at=now,
+        newest = _newest_pending(pending, lead_ids)
+        # A taken lead's events that still carry a token are a holder's whose lease ran
+        # out (live ones were excluded above): taken too, so that holder, if it still
+        # runs, is fenced off from every one of them, not only from the newest.
+        stale = Q(lead_id__in=lead_ids, claim_token__isnull=False)
+        taken = Q(pk__in=newest) | stale | Q(pk__in=loose, lead_id="")
+        _stamp(pending.filter(taken), token, now)
+    events = _claimed(token)
+    if not events:
+        return None
+    full = len(lead_ids) + len(loose) >= leads
+    return Claim(token=token, account_id=account_id, events=events, full=full)
+
+
+def claim_widen(claim: Claim, lead_ids: set[str]) -> list[InboundEvent]:
+    """Takes the other pending events of these leads, which the claim holds, into it;
+    returns them (none if the claim was lost meanwhile).
+
+    For a lead whose newest event gives no update: an older one may, and is then sent.
+    """
+    lead_ids = set(lead_ids) - claim.widened
+    if not lead_ids:
+        return []
+    held = {event.pk: event.lead_id for event in claim.events if event.lead_id in lead_ids}
+    with transaction.atomic():
+        _claims_serialise(claim.account_id)  # no claim of the account runs meanwhile
+        now = timezone.now()
+        # Under that lock the token decides, as it does for sending and finishing: a
+        # lead whose event no longer carries it was taken over and is left alone.
+        ours = InboundEvent.objects.filter(pk__in=held, claim_token=claim.token)
+        kept = set(ours.values_list("pk", flat=True))
+        lead_ids -= {lead_id for pk, lead_id in held.items() if pk not in kept}
+        if not lead_ids:
+            return []
+        ours.update(next_attempt_at=now + timedelta(seconds=settings.HUB_DELIVERY_LEASE))
+        others = account_events(claim.account_id).filter(
+            lead_id__in=lead_ids, claim_token__isnull=True
         )
+        _stamp(others, claim.token, now)
+    added = _claimed(claim.token, exclude={event.pk for event in claim.events})
+    claim.widened |= lead_ids
+    claim.events = sorted([*claim.events, *added], key=lambda e: (e.received_at, e.pk))
+    return added
+
+
+def _newest_pending(pending, lead_ids: list[str]) -> list[int]:
+    """Each lead's newest pending event (by arrival: received time, then id)."""
+    of_leads = pending.filter(lead_id__in=lead_ids)
+    if connection.vendor == "postgresql":
+        newest = of_leads.order_by("lead_id", "-received_at", "-pk").distinct("lead_id")
+        return list(newest.values_list("pk", flat=True))
+    found: dict[str, tuple] = {}
+    for lead_id, received_at, pk in of_leads.order_by().values_list("lead_id", "received_at", "pk"):
+        found[lead_id] = max(found.get(lead_id, (received_at, pk)), (received_at, pk))
+    return [pk for _, pk in found.values()]
+
+
+def _stamp(events, token: uuid.UUID, now) -> None:
+    """Puts the events under the claim's token for one lease."""
+    events.update(
+        claim_token=token,
+        status=EventStatus.QUEUED,
+        attempts=F("attempts") + 1,
+        next_attempt_at=now + timedelta(seconds=settings.HUB_DELIVERY_LEASE),
+        updated_at=now,
+    )
+
+
+def _claimed(token: uuid.UUID, *, exclude=()) -> list[InboundEvent]:
+    """The events under ``token`` (but ``exclude``), oldest first, each with its flow."""
     events = list(
         InboundEvent.objects.filter(claim_token=token)
+        .exclude(pk__in=exclude)
         # Delivery reads the parsed payload and the delivery state: the raw body and
         # headers (kept for the audit trail, compressed by PostgreSQL) and the columns
         # that only describe the request would be read and converted for nothing.
         .defer(*_UNREAD_BY_DELIVERY)
         .order_by("received_at", "pk")
     )
-    if not events:
-        return None
     # The claim's few flows, each with its account, read once and shared by their events:
     # joined to every event row, each would bring its own account, and each account's
     # secrets would be decrypted again, once per event.
     flows = Flow.objects.select_related("account").in_bulk({event.flow_id for event in events})
     for event in events:
         event.flow = flows[event.flow_id]
-    full = len(lead_ids) + len(loose) >= leads
-    return Claim(token=token, account_id=account_id, events=events, full=full)
+    return events
 
 
 # An event's columns that delivery neither reads nor needs (``updated_at`` it only sets).

@@ -19,7 +19,7 @@ from django.utils import timezone
 from integrations.amocrm.client import AmoCRMClient
 from integrations.amocrm.ratelimit import limiter_get
 from integrations.amocrm.tokens import AccountTokens
-from integrations.sync.batches import Plan, batch_plan
+from integrations.sync.batches import Plan, batch_plan, older_follow_newest
 from integrations.sync.claims import (
     PENDING,
     Claim,
@@ -217,7 +217,10 @@ def claim_deliver(claim: Claim) -> tuple[dict[int, str], bool, float | None]:
             )
             for event in claim.events:
                 outcomes.setdefault(event.pk, outcome_of_error(event, error))
-        statuses, soonest = claim_finish(claim=claim, outcomes=outcomes, logs=plan.logs + sent.logs)
+        older_follow_newest(claim, plan, outcomes)
+        statuses, soonest = claim_finish(
+            claim=claim, outcomes=outcomes, logs=plan.logs + sent.logs, older=plan.older
+        )
     halted = sent.halted or any(outcome.paused for outcome in outcomes.values())
     logger.info(
         "claim delivered",
@@ -297,6 +300,7 @@ def events_resume(*, account_id: int) -> int:
             account_events(account_id)
             .select_for_update(of=("self",))
             .filter(next_attempt_at__isnull=True, claim_token__isnull=True)
+            .order_by("pk")  # as a finishing claim locks the unheld events it settles
             .values_list("pk", flat=True)
         )
         InboundEvent.objects.filter(pk__in=ids).update(next_attempt_at=now)

@@ -2,7 +2,8 @@
 
 Everything is written in one transaction and only to rows still carrying the claim's
 token, so a worker that lost its claim records its calls (they happened) but changes no
-event another worker now holds.
+event another worker now holds. The one exception is a lead's older events left out of
+the claim (held by nobody), settled only while the claim still holds their lead.
 """
 
 import logging
@@ -15,7 +16,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Value
+from django.db.models import Q, Value
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -25,7 +26,7 @@ from integrations.amocrm.models import Account
 from integrations.amocrm.ratelimit import SlotTimeout
 from integrations.amocrm.tokens import account_disconnect
 from integrations.monitoring import metrics
-from integrations.sync.claims import PENDING, Claim
+from integrations.sync.claims import PENDING, Claim, account_events
 from integrations.sync.models import BatchCall, DeliveryAttempt, EventStatus, InboundEvent
 
 logger = logging.getLogger(__name__)
@@ -121,18 +122,26 @@ _FIELDS = ["status", "last_error", "delivered_at", "next_attempt_at", "attempts"
 
 
 def claim_finish(
-    *, claim: Claim, outcomes: dict[int, Outcome], logs: list[CallLog]
+    *,
+    claim: Claim,
+    outcomes: dict[int, Outcome],
+    logs: list[CallLog],
+    older: dict[str, tuple[InboundEvent, Outcome]] | None = None,
 ) -> tuple[dict[int, str], float | None]:
     """Records the claim's calls and outcomes; returns (status by event, soonest retry).
 
     Events of the claim without an outcome are released as due now (their lead was
     taken but nothing was decided for them, e.g. a call for them was never made).
+    ``older``: per lead id, a claimed event and the outcome of the lead's pending events
+    older than it that the claim left out (``Plan.older``); they are settled too, and
+    their statuses returned with the others.
     """
     now = timezone.now()
     events = {event.pk: event for event in claim.events}
     with transaction.atomic():
         _logs_save(claim, logs)
         resumed = _paused_but_connected(claim, outcomes)
+        settled = _older_settle(claim, older or {}, resumed=resumed, now=now)
         changed = []
         soonest = None
         for pk, event in events.items():
@@ -176,7 +185,52 @@ def claim_finish(
             "claim partly lost: rows taken over were left alone",
             extra={"account": claim.account_id, "lost": len(changed) - written},
         )
-    return {pk: event.status for pk, event in events.items()}, soonest
+    return {**settled, **{pk: event.status for pk, event in events.items()}}, soonest
+
+
+def _older_settle(
+    claim: Claim, older: dict[str, tuple[InboundEvent, Outcome]], *, resumed: set[int], now
+) -> dict[int, str]:
+    """Settles each lead's pending events older than its measure that no worker holds;
+    returns their statuses. Only for leads this claim still holds (their measure carries
+    its token), locked here until the claim's outcomes are written: a lead taken over
+    is its new holder's to settle. A lead whose paused events were resumed is left due."""
+    if not older:
+        return {}
+    measures = [event.pk for event, _ in older.values() if event.pk not in resumed]
+    held = set(
+        InboundEvent.objects.filter(pk__in=measures, claim_token=claim.token)
+        .select_for_update()
+        .order_by("pk")  # every lock here is taken in id order
+        .values_list("pk", flat=True)
+    )
+    rules = {lead: rule for lead, rule in older.items() if rule[0].pk in held}
+    if not rules:
+        return {}
+    of_leads = Q()
+    for lead_id, (measure, _) in rules.items():
+        of_leads |= Q(lead_id=lead_id) & (
+            Q(received_at__lt=measure.received_at)
+            | Q(received_at=measure.received_at, pk__lt=measure.pk)
+        )
+    found = defaultdict(list)
+    unheld = account_events(claim.account_id).filter(of_leads, claim_token__isnull=True)
+    # Locked in id order, as events_resume locks the unheld events it resumes.
+    for pk, lead_id in unheld.select_for_update().order_by("pk").values_list("pk", "lead_id"):
+        found[lead_id].append(pk)
+    settled = {}
+    for lead_id, pks in found.items():
+        outcome = rules[lead_id][1]
+        InboundEvent.objects.filter(pk__in=pks).update(
+            status=outcome.status,
+            last_error=outcome.reason,
+            next_attempt_at=(
+                now + timedelta(seconds=outcome.delay) if outcome.delay is not None else None
+            ),
+            updated_at=now,
+        )
+        settled.update(dict.fromkeys(pks, outcome.status))
+    return settled
 
 
 def _outcomes_write(kept, events: list[InboundEvent], *, now) -> int:
