@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Q, Value
+from django.db.models import Value
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -141,7 +141,6 @@ def claim_finish(
     with transaction.atomic():
         _logs_save(claim, logs)
         resumed = _paused_but_connected(claim, outcomes)
-        settled = _older_settle(claim, older or {}, resumed=resumed, now=now)
         changed = []
         soonest = None
         for pk, event in events.items():
@@ -177,6 +176,11 @@ def claim_finish(
         )
         rest = [e for e in changed if e.status != EventStatus.DELIVERED]
         written += _outcomes_write(kept, rest, now=now)
+        # Every event of the claim still carried its token (each now locked until this
+        # commits): it still holds its leads, and settles their older events. A claim
+        # partly lost leaves them due, for whoever holds their leads now.
+        held = written == len(changed)
+        settled = _older_settle(claim, older or {}, resumed=resumed, now=now) if held else {}
     metrics.deliveries_observed(
         (e for e in changed if e.status == EventStatus.DELIVERED), delivered_at=now
     )
@@ -191,33 +195,25 @@ def claim_finish(
 def _older_settle(
     claim: Claim, older: dict[str, tuple[InboundEvent, Outcome]], *, resumed: set[int], now
 ) -> dict[int, str]:
-    """Settles each lead's pending events older than its measure that no worker holds;
-    returns their statuses. Only for leads this claim still holds (their measure carries
-    its token), locked here until the claim's outcomes are written: a lead taken over
-    is its new holder's to settle. A lead whose paused events were resumed is left due."""
-    if not older:
-        return {}
-    measures = [event.pk for event, _ in older.values() if event.pk not in resumed]
-    held = set(
-        InboundEvent.objects.filter(pk__in=measures, claim_token=claim.token)
-        .select_for_update()
-        .order_by("pk")  # every lock here is taken in id order
-        .values_list("pk", flat=True)
-    )
-    rules = {lead: rule for lead, rule in older.items() if rule[0].pk in held}
+    """Settles each lead's pending events older than its measure that no worker holds
+    (the claim holds their leads); returns their statuses. A lead whose paused events
+    were resumed is left due."""
+    rules = {lead: rule for lead, rule in older.items() if rule[0].pk not in resumed}
     if not rules:
         return {}
-    of_leads = Q()
-    for lead_id, (measure, _) in rules.items():
-        of_leads |= Q(lead_id=lead_id) & (
-            Q(received_at__lt=measure.received_at)
-            | Q(received_at=measure.received_at, pk__lt=measure.pk)
-        )
+    # One plain condition for all the leads, each lead's own bound applied here: an OR
+    # of a condition per lead costs the ORM more to build than the rest of the claim.
+    latest = max(measure.received_at for measure, _ in rules.values())
+    unheld = account_events(claim.account_id).filter(
+        lead_id__in=list(rules), claim_token__isnull=True, received_at__lte=latest
+    )
     found = defaultdict(list)
-    unheld = account_events(claim.account_id).filter(of_leads, claim_token__isnull=True)
     # Locked in id order, as events_resume locks the unheld events it resumes.
-    for pk, lead_id in unheld.select_for_update().order_by("pk").values_list("pk", "lead_id"):
-        found[lead_id].append(pk)
+    rows = unheld.select_for_update().order_by("pk").values_list("pk", "lead_id", "received_at")
+    for pk, lead_id, received_at in rows:
+        measure = rules[lead_id][0]
+        if (received_at, pk) < (measure.received_at, measure.pk):
+            found[lead_id].append(pk)
     settled = {}
     for lead_id, pks in found.items():
         outcome = rules[lead_id][1]
