@@ -55,6 +55,10 @@ class Outcome:
     # Waiting for an admin to reconnect the account: no due time, no attempt spent.
     paused: bool = False
 
+    def due_at(self, now):
+        """When the event is due again: ``delay`` from ``now``, or never (None)."""
+        return now + timedelta(seconds=self.delay) if self.delay is not None else None
+
 
 @dataclass
 class CallLog:
@@ -154,9 +158,7 @@ def claim_finish(
             event.claim_token = None
             if outcome.status == EventStatus.DELIVERED:
                 event.delivered_at = now
-            event.next_attempt_at = (
-                now + timedelta(seconds=outcome.delay) if outcome.delay is not None else None
-            )
+            event.next_attempt_at = outcome.due_at(now)
             if outcome.paused:
                 event.attempts = max(0, event.attempts - 1)
             if outcome.delay is not None:
@@ -220,9 +222,7 @@ def _older_settle(
         InboundEvent.objects.filter(pk__in=pks).update(
             status=outcome.status,
             last_error=outcome.reason,
-            next_attempt_at=(
-                now + timedelta(seconds=outcome.delay) if outcome.delay is not None else None
-            ),
+            next_attempt_at=outcome.due_at(now),
             updated_at=now,
         )
         settled.update(dict.fromkeys(pks, outcome.status))
