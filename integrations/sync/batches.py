@@ -148,10 +148,9 @@ def older_follow_newest(claim: Claim, plan: Plan, outcomes: dict[int, Outcome]) 
     is its own: the older events stay due, and the next claim takes them."""
     newest: dict[str, InboundEvent] = {}
     for event in claim.events:
-        if event.lead_id and event.lead_id not in claim.widened:
-            newest[event.lead_id] = max(
-                newest.get(event.lead_id, event), event, key=lambda e: (e.received_at, e.pk)
-            )
+        lead_id = event.lead_id
+        if lead_id and lead_id not in claim.widened and not _newer(newest.get(lead_id), event):
+            newest[lead_id] = event
     for lead_id, event in newest.items():
         outcome = outcomes.get(event.pk)
         if lead_id in plan.older or outcome is None:
