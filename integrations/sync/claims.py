@@ -164,7 +164,7 @@ def claim_widen(claim: Claim, lead_ids: set[str]) -> list[InboundEvent]:
         lead_ids -= {lead_id for pk, lead_id in held.items() if pk not in kept}
         if not lead_ids:
             return []
-        ours.update(next_attempt_at=now + timedelta(seconds=settings.HUB_DELIVERY_LEASE))
+        ours.update(next_attempt_at=_lease_end(now))
         others = account_events(claim.account_id).filter(
             lead_id__in=lead_ids, claim_token__isnull=True
         )
@@ -193,9 +193,14 @@ def _stamp(events, token: uuid.UUID, now) -> None:
         claim_token=token,
         status=EventStatus.QUEUED,
         attempts=F("attempts") + 1,
-        next_attempt_at=now + timedelta(seconds=settings.HUB_DELIVERY_LEASE),
+        next_attempt_at=_lease_end(now),
         updated_at=now,
     )
+
+
+def _lease_end(now):
+    """When a lease taken or renewed ``now`` runs out."""
+    return now + timedelta(seconds=settings.HUB_DELIVERY_LEASE)
 
 
 def _claimed(token: uuid.UUID, *, exclude=()) -> list[InboundEvent]:
